@@ -1,0 +1,63 @@
+import SwitchyardCore
+
+/// The `storage:` section: which database holds events, queues and identities, and the disk budget.
+public struct StorageSettings: Sendable {
+    /// Where the store lives; exactly one of the `sqlite:` and `postgres:` keys.
+    public enum Backend: Sendable, Equatable {
+        /// `sqlite: PATH`, a file created with its folder on first start (WAL mode).
+        case sqlite(path: String)
+        /// `postgres: URL` (`postgres://user:password@host:5432/db`). Secret: contains credentials.
+        case postgres(url: String)
+    }
+
+    /// SQLite's `synchronous` pragma. `full` fsyncs every commit (a `200` survives power loss);
+    /// `normal` fsyncs at WAL checkpoints (survives a crash of the process, not of the machine).
+    public enum Synchronous: String, Sendable, CaseIterable {
+        case full
+        case normal
+    }
+
+    /// `sqlite` | `postgres`; default `sqlite: data/switchyard.db`.
+    public var backend: Backend
+    /// `max_backlog`: disk budget for stored events and queues; past it ingest answers `429`;
+    /// default `20GiB`, more than 0.
+    public var maxBacklog: ByteSize
+    /// `synchronous`: `full` (default) | `normal`; used by the SQLite back end only.
+    public var synchronous: Synchronous
+
+    static let keys: Set<String> = ["sqlite", "postgres", "max_backlog", "synchronous"]
+
+    /// Creates storage settings; every default is the one documented on its property.
+    public init(
+        backend: Backend = .sqlite(path: "data/switchyard.db"),
+        maxBacklog: ByteSize = .gibibytes(20),
+        synchronous: Synchronous = .full
+    ) {
+        self.backend = backend
+        self.maxBacklog = maxBacklog
+        self.synchronous = synchronous
+    }
+
+    init(_ mapping: ConfigMapping) throws {
+        try mapping.rejectUnknownKeys(allowed: Self.keys)
+        let defaults = StorageSettings()
+        var backend = defaults.backend
+        if mapping.entry("sqlite") != nil, let postgres = mapping.entry("postgres") {
+            throw postgres.error("set either sqlite or postgres, not both")
+        }
+        if mapping.entry("sqlite") != nil {
+            backend = .sqlite(path: try mapping.string("sqlite"))
+        } else if mapping.entry("postgres") != nil {
+            backend = .postgres(url: try mapping.required("postgres").url(schemes: ["postgres", "postgresql"]))
+        }
+        let maxBacklog = try mapping.size("max_backlog", default: defaults.maxBacklog)
+        if maxBacklog.bytes == 0, let node = mapping["max_backlog"] {
+            throw node.error("must be greater than 0")
+        }
+        self.init(
+            backend: backend,
+            maxBacklog: maxBacklog,
+            synchronous: try mapping.choice("synchronous", default: defaults.synchronous)
+        )
+    }
+}

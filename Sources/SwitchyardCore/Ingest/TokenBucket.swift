@@ -1,0 +1,33 @@
+/// A token bucket for per-source rate limits, in events per second. A value type: the caller keeps it
+/// behind whatever synchronisation it has and passes monotonic time in, so it is tested without sleeping.
+///
+/// The bucket holds at most one second's worth of events (`rate`, at least 1). A request is let through
+/// while the bucket is not empty and takes all its events, possibly going into debt, so a batch larger
+/// than one second's allowance is not refused forever; the debt is paid before the next request passes.
+public struct TokenBucket: Sendable {
+    public let rate: Double
+    public let capacity: Double
+    var tokens: Double
+    var lastNanoseconds: Int64?
+
+    public init(eventsPerSecond rate: Double) {
+        precondition(rate > 0, "a rate limit must be positive")
+        self.rate = rate
+        capacity = max(rate, 1)
+        tokens = capacity
+    }
+
+    /// Takes `count` events at `now` (nanoseconds on a monotonic clock).
+    /// - Returns: nil when allowed, else how long until a request would pass.
+    public mutating func take(_ count: Int, nowNanoseconds now: Int64) -> Duration? {
+        if let last = lastNanoseconds {
+            tokens = min(capacity, tokens + Double(now - last) / 1e9 * rate)
+        }
+        lastNanoseconds = now
+        guard tokens > 0 else {
+            return .nanoseconds(Int64(((-tokens + 1) / rate * 1e9).rounded(.up)))
+        }
+        tokens -= Double(count)
+        return nil
+    }
+}

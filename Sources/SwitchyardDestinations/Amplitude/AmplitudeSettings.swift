@@ -1,0 +1,87 @@
+import SwitchyardCore
+
+/// Settings of a `type: amplitude` destination: events to `/2/httpapi` (or `/batch`).
+///
+/// Keys: `api_key` (required), `region` (`us` default | `eu`), `endpoint` (base URL, overrides
+/// `region`), `use_batch_api` (default `false`: HTTP V2), `page_event_name` (see ``PageEventName``),
+/// `min_id_length` (sent as `options.min_id_length` when set; Amplitude's own default is 5).
+public struct AmplitudeSettings: DestinationTypeSettings {
+    /// Amplitude's data centers and their API hosts (vendor-formats §2.1).
+    public enum Region: String, Sendable, CaseIterable {
+        case us
+        case eu
+
+        /// `https://api2.amplitude.com` or `https://api.eu.amplitude.com`.
+        public var baseURL: String {
+            switch self {
+            case .us: return "https://api2.amplitude.com"
+            case .eu: return "https://api.eu.amplitude.com"
+            }
+        }
+    }
+
+    public static let type = "amplitude"
+    public static let keys: Set<String> = [
+        "api_key", "region", "endpoint", "use_batch_api", "page_event_name", "min_id_length",
+    ]
+
+    /// `api_key`: the project API key. Secret: shown masked.
+    public var apiKey: String
+    /// `region`: default `us`.
+    public var region: Region
+    /// `endpoint`: base URL overriding the region's host; `nil` when not set.
+    public var endpoint: String?
+    /// `use_batch_api`: send to `/batch` (higher per-id limits, for backfills) instead of `/2/httpapi`.
+    public var useBatchAPI: Bool
+    /// `page_event_name`: default `loaded`.
+    public var pageEventName: PageEventName
+    /// `min_id_length`: at least 1; `nil` leaves Amplitude's default (5).
+    public var minIDLength: Int?
+
+    /// The base URL requests go to, without a trailing `/`: `endpoint` if set, else the region's host.
+    public var baseURL: String { endpoint ?? region.baseURL }
+
+    /// The events path under ``baseURL``: `/batch` or `/2/httpapi`.
+    public var eventsPath: String { useBatchAPI ? "/batch" : "/2/httpapi" }
+
+    /// Creates settings directly (tests, embedders).
+    public init(
+        apiKey: String,
+        region: Region = .us,
+        endpoint: String? = nil,
+        useBatchAPI: Bool = false,
+        pageEventName: PageEventName = .loaded,
+        minIDLength: Int? = nil
+    ) {
+        self.apiKey = apiKey
+        self.region = region
+        self.endpoint = endpoint
+        self.useBatchAPI = useBatchAPI
+        self.pageEventName = pageEventName
+        self.minIDLength = minIDLength
+    }
+
+    public init(node: ConfigNode) throws {
+        let mapping = try node.mapping()
+        apiKey = try mapping.string("api_key")
+        region = try mapping.choice("region", default: Region.us)
+        endpoint = try mapping.optionalBaseURL("endpoint")
+        useBatchAPI = try mapping.bool("use_batch_api", default: false)
+        pageEventName = try PageEventName.read(mapping)
+        minIDLength = try mapping.optionalInt("min_id_length", in: 1...Int.max)
+    }
+
+    public var summary: [(key: String, value: String)] {
+        var lines: [(key: String, value: String)] = [
+            ("api_key", SecretMask.mask(apiKey)),
+            ("region", region.rawValue),
+            ("base_url", baseURL),
+            ("api", useBatchAPI ? "batch (/batch)" : "HTTP V2 (/2/httpapi)"),
+            ("page_event_name", pageEventName.configText),
+        ]
+        if let minIDLength {
+            lines.append(("min_id_length", "\(minIDLength)"))
+        }
+        return lines
+    }
+}

@@ -1,0 +1,125 @@
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import SwitchyardConfig
+import SwitchyardCore
+import SwitchyardStore
+
+/// The whole gateway, composed from a config: the store, group commit, the HTTP application and the
+/// background services. `main` and the integration tests both build it here, so tests run what
+/// production runs.
+///
+/// Service order is dependency order: on shutdown the last is stopped first — the shutdown gate closes
+/// ingest, then HTTP stops accepting and finishes requests, then pending commits are written.
+public struct Gateway: Sendable {
+    public let config: SwitchyardConfig
+    public let store: any EventStore
+    public let registry: PrometheusCollectorRegistry
+    public let services: [any Service]
+    let logger: Logger
+
+    /// Builds the gateway.
+    /// - Parameters:
+    ///   - clock: the wall clock for `receivedAt` and expiry; tests inject a manual one.
+    ///   - onServerRunning: called with the bound port once the server accepts connections (useful with
+    ///     `server.listen: 127.0.0.1:0`).
+    public static func build(
+        config: SwitchyardConfig, clock: any WallClock = SystemWallClock(), logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> Gateway {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["switchyard_ingest_ack_seconds"] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(1000),
+        ]
+        factory.durationHistogramBuckets["switchyard_commit_duration_seconds"] =
+            factory.durationHistogramBuckets["switchyard_ingest_ack_seconds"]
+        factory.valueHistogramBuckets["switchyard_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+
+        let store: any EventStore
+        switch config.storage.backend {
+        case .sqlite(let path):
+            store = try SQLiteEventStore(
+                path: path, synchronous: config.storage.synchronous == .full ? .full : .normal)
+        case .postgres:
+            throw GatewayStartError(
+                "\(config.file): storage.postgres: this version of switchyard stores events in SQLite only; use storage.sqlite")
+        }
+
+        let committer = GroupCommitter(
+            store: store, dedupeWindow: config.server.dedupeWindow, maxPendingEvents: config.server.commitQueue,
+            maxDiskBytes: Int64(config.storage.maxBacklog.bytes), logger: logger, metrics: factory)
+        let gate = ShutdownGate()
+        let limits = config.server.limits
+        let parser = IngestParser(
+            rules: IngestRules(
+                maxEventBytes: limits.maxEventSize.bytes, maxRequestBytes: limits.maxRequestSize.bytes,
+                maxBatchEvents: limits.maxBatchEvents, blockedIds: config.identity.blockedIDs))
+        let sources = IngestSources(config.sources.map { ($0.name, $0.writeKey, $0.rateLimit) })
+
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: ErrorBodyMiddleware())
+        router.add(middleware: CORSPolicyMiddleware(origins: config.server.corsOrigins))
+        IngestController(
+            parser: parser, sources: sources, committer: committer, clock: clock, shutdownGate: gate,
+            metrics: GatewayMetrics(factory: factory)
+        ).addRoutes(to: router)
+        OperationsController(store: store, registry: registry).addRoutes(to: router)
+
+        let application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname(config.server.listen.host, port: config.server.listen.port),
+                serverName: "switchyard"),
+            onServerRunning: { channel in
+                await onServerRunning(channel.localAddress?.port ?? 0)
+            },
+            logger: logger)
+
+        let services: [any Service] = [
+            StoreCloser(store: store, logger: logger),
+            committer,
+            DedupeExpiry(store: store, window: config.server.dedupeWindow, clock: clock, logger: logger),
+            application,
+            gate,
+        ]
+        return Gateway(config: config, store: store, registry: registry, services: services, logger: logger)
+    }
+
+    /// A service group running every part; `run()` it, and trigger its graceful shutdown to stop.
+    public func serviceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
+        ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: signals,
+                cancellationSignals: [],
+                logger: logger))
+    }
+}
+
+/// Why the gateway could not be built from a config that parsed.
+public struct GatewayStartError: Error, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) { self.description = description }
+}
+
+/// Closes the store after every other service has stopped (it is the first service, so the last stopped).
+struct StoreCloser: Service {
+    let store: any EventStore
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try await store.close()
+        } catch {
+            logger.error("closing the store failed", metadata: ["switchyard.error": "\(error)"])
+        }
+    }
+}

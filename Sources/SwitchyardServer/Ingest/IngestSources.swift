@@ -1,0 +1,40 @@
+import Synchronization
+import SwitchyardCore
+
+/// The configured sources, found by write key, each with its optional rate limit.
+final class IngestSources: Sendable {
+    final class Source: Sendable {
+        let name: String
+        let rateLimited: Bool
+        let limiter: Mutex<TokenBucket>
+
+        init(name: String, limiter: TokenBucket?) {
+            self.name = name
+            rateLimited = limiter != nil
+            // Without a limit the bucket is never consulted.
+            self.limiter = Mutex(limiter ?? TokenBucket(eventsPerSecond: 1))
+        }
+    }
+
+    let byWriteKey: [String: Source]
+    let start = ContinuousClock.now
+
+    init(_ sources: [(name: String, writeKey: String, rateLimit: Double?)]) {
+        var byWriteKey: [String: Source] = [:]
+        for source in sources {
+            byWriteKey[source.writeKey] = Source(
+                name: source.name, limiter: source.rateLimit.map { TokenBucket(eventsPerSecond: $0) })
+        }
+        self.byWriteKey = byWriteKey
+    }
+
+    func source(writeKey: String) -> Source? { byWriteKey[writeKey] }
+
+    /// nil when the source may send `count` events now; else how long to wait.
+    func admit(_ source: Source, count: Int) -> Duration? {
+        guard source.rateLimited else { return nil }
+        let elapsed = ContinuousClock.now - start
+        let now = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        return source.limiter.withLock { $0.take(count, nowNanoseconds: now) }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import SwitchyardCore
+
+/// The embedded store: one SQLite database in WAL mode (SPEC §8).
+///
+/// Durability: `synchronous=FULL`, so every commit syncs the WAL before `append` returns; combined with
+/// `GroupCommitter`, one sync covers every request that arrived while the previous commit ran.
+/// Reads (delivery, the admin API) use the pool's reader connections and never wait for the writer.
+public final class SQLiteEventStore: EventStore {
+    let pool: DatabasePool
+    let path: String
+
+    /// How often the disk is synced. `full` keeps the SPEC §2 promise that a `200` survives power loss.
+    public enum Synchronous: String, Sendable {
+        case full = "FULL"
+        case normal = "NORMAL"
+    }
+
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+        }
+        configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 4
+        do {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try SQLiteSchema.migrator.migrate(pool)
+        } catch {
+            throw StoreError(.unavailable, "cannot open the SQLite database at \(path): \(error)")
+        }
+    }
+
+    public func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult] {
+        let windowMs = dedupeWindow.milliseconds
+        do {
+            return try await pool.write { db in
+                let claim = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO dedupe (source, message_id, received_at) VALUES (?, ?, ?)
+                        ON CONFLICT (source, message_id) DO UPDATE SET received_at = excluded.received_at
+                        WHERE dedupe.received_at < excluded.received_at - ?
+                        """)
+                let insert = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO events (source, message_id, type, user_id, anonymous_id, event_name,
+                            previous_id, group_id, timestamp, received_at, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
+                var results: [AppendResult] = []
+                results.reserveCapacity(events.count)
+                for event in events {
+                    try claim.execute(arguments: [
+                        event.source, event.messageId, event.receivedAt.milliseconds, windowMs,
+                    ])
+                    guard db.changesCount > 0 else {
+                        results.append(.duplicate)
+                        continue
+                    }
+                    try insert.execute(arguments: [
+                        event.source, event.messageId, event.type.rawValue, event.userId, event.anonymousId,
+                        event.eventName, event.previousId, event.groupId, event.timestamp.milliseconds,
+                        event.receivedAt.milliseconds, Data(event.body),
+                    ])
+                    results.append(.stored(sequence: db.lastInsertedRowID))
+                }
+                return results
+            }
+        } catch {
+            throw StoreError(.unavailable, "appending events to \(path) failed: \(error)")
+        }
+    }
+
+    public func events(after sequence: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {
+        do {
+            return try await pool.read { db in
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT seq, source, message_id, type, user_id, anonymous_id, event_name, previous_id,
+                            group_id, timestamp, received_at, body
+                        FROM events WHERE seq > ? ORDER BY seq LIMIT ?
+                        """,
+                    arguments: [sequence, limit])
+                var result: [StoredEvent] = []
+                while let row = try rows.next() {
+                    result.append(try Self.storedEvent(row))
+                }
+                return result
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, "reading events from \(path) failed: \(error)")
+        }
+    }
+
+    static func storedEvent(_ row: Row) throws -> StoredEvent {
+        let typeName: String = row[3]
+        guard let type = EventType(rawValue: typeName) else {
+            throw StoreError(.corrupt, "event \(row[0] as Int64) has an unknown type")
+        }
+        let body: Data = row[11]
+        let event = NewEvent(
+            source: row[1], messageId: row[2], type: type, userId: row[4], anonymousId: row[5], eventName: row[6],
+            previousId: row[7], groupId: row[8], timestamp: Timestamp(milliseconds: row[9]),
+            receivedAt: Timestamp(milliseconds: row[10]), body: [UInt8](body))
+        return StoredEvent(sequence: row[0], event: event)
+    }
+
+    public func eventCount() async throws(StoreError) -> Int {
+        do {
+            return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0 }
+        } catch {
+            throw StoreError(.unavailable, "counting events in \(path) failed: \(error)")
+        }
+    }
+
+    public func checkReachable() async throws(StoreError) {
+        do {
+            _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        } catch {
+            throw StoreError(.unavailable, "the SQLite database at \(path) does not answer: \(error)")
+        }
+    }
+
+    /// Pages in use (free pages left by deletes are reused, so they do not count) plus the WAL file.
+    public func diskUsage() async -> Int64 {
+        let pages = try? await pool.read { db in  // an unreadable database counts as empty; readyz reports it
+            let count = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            let size = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            return (count - free) * size
+        }
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber  // absent: 0
+        return (pages ?? 0) + (wal?.int64Value ?? 0)
+    }
+
+    public func purgeDedupe(olderThan cutoff: Timestamp) async throws(StoreError) -> Int {
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: "DELETE FROM dedupe WHERE received_at < ?", arguments: [cutoff.milliseconds])
+                return db.changesCount
+            }
+        } catch {
+            throw StoreError(.unavailable, "purging dedupe entries in \(path) failed: \(error)")
+        }
+    }
+
+    public func close() async throws(StoreError) {
+        do {
+            try pool.close()
+        } catch {
+            throw StoreError(.unavailable, "closing \(path) failed: \(error)")
+        }
+    }
+}

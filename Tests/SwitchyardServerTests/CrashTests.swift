@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SwitchyardCore
+import SwitchyardStore
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SPEC §9: no acknowledged event is lost on `kill -9`.
+@Suite("Crash safety with a real child process", .serialized)
+struct CrashTests {
+    func makeConfig(in directory: URL) throws -> URL {
+        let config = directory.appendingPathComponent("switchyard.yaml")
+        try """
+        server:
+          listen: 127.0.0.1:0
+        storage:
+          sqlite: \(directory.path)/data/switchyard.db
+        sources:
+          - name: website
+            write_key: crash-key
+        """.write(to: config, atomically: true, encoding: .utf8)
+        return config
+    }
+
+    @Test func everyAcknowledgedEventSurvivesSIGKILL() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-crash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try makeConfig(in: directory)
+
+        let child = try await ChildGateway(config: config, workingDirectory: directory)
+        let acknowledged = Locked<Set<String>>([])
+        let enoughBeforeKill = 3000
+        let (killSignal, killNow) = AsyncStream.makeStream(of: Void.self)
+        let credentials = "Basic " + Data("crash-key:".utf8).base64EncodedString()
+
+        // 16 concurrent senders, single events and batches of 10, until the connection dies.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sender in 0..<16 {
+                group.addTask {
+                    var round = 0
+                    while true {
+                        round += 1
+                        let ids = (0..<(sender % 2 == 0 ? 1 : 10)).map { "s\(sender)-r\(round)-\($0)" }
+                        let batch = ids.map { #"{"type":"track","userId":"u\#(sender)","event":"Load","messageId":"\#($0)"}"# }
+                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(child.port)/v1/batch")
+                        request.method = .POST
+                        request.headers.add(name: "Authorization", value: credentials)
+                        request.body = .bytes(ByteBuffer(string: #"{"batch":[\#(batch.joined(separator: ","))]}"#))
+                        do {
+                            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                            _ = try await response.body.collect(upTo: 1_000_000)
+                            guard response.status == .ok else { continue }
+                            let count = acknowledged.withLock { set in
+                                set.formUnion(ids)
+                                return set.count
+                            }
+                            if count >= enoughBeforeKill { killNow.yield() }
+                        } catch {
+                            return  // the gateway is gone
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                var iterator = killSignal.makeAsyncIterator()
+                _ = await iterator.next()
+                child.kill(SIGKILL)
+            }
+            try await group.waitForAll()
+        }
+        let status = await child.waitForExit()
+        #expect(status == SIGKILL, "the child was killed, not stopped: \(child.log)")
+        let acked = acknowledged.withLock { $0 }
+        #expect(acked.count >= enoughBeforeKill)
+
+        // It restarts on the crashed data, then stops cleanly on SIGTERM.
+        let restarted = try await ChildGateway(config: config, workingDirectory: directory)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(restarted.port)/readyz")
+        request.method = .GET
+        #expect(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status == .ok)
+        restarted.kill(SIGTERM)
+        #expect(await restarted.waitForExit() == 0, "graceful shutdown exits 0: \(restarted.log)")
+
+        let store = try SQLiteEventStore(path: directory.appendingPathComponent("data/switchyard.db").path)
+        let stored = Set(try await store.events(after: 0, limit: 10_000_000).map(\.event.messageId))
+        try await store.close()
+        let lost = acked.subtracting(stored)
+        #expect(lost.isEmpty, "acknowledged but lost: \(lost.count) of \(acked.count)")
+    }
+}
