@@ -66,6 +66,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test support shared by the test targets: helpers that run real things (servers, processes).
+        .target(
+            name: "SwitchyardTesting",
+            dependencies: ["SwitchyardCore"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "switchyard",
             dependencies: [
@@ -87,14 +93,19 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardStoreTests",
-            dependencies: ["SwitchyardStore", "SwitchyardCore"],
+            dependencies: [
+                "SwitchyardStore", "SwitchyardCore", "SwitchyardTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SwitchyardServerTests",
             dependencies: [
                 "SwitchyardServer", "SwitchyardConfig", "SwitchyardStore", "SwitchyardCore",
-                "SwitchyardDestinations",
+                "SwitchyardDestinations", "SwitchyardTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),

@@ -118,6 +118,9 @@ public final class GroupCommitter: Service, Sendable {
         logger.info("group committer stopped")
     }
 
+    /// Events queued or inside the running commit.
+    public var queuedEvents: Int { state.withLock { $0.inFlightEvents } }
+
     /// Stops taking new appends; what is queued is still committed.
     public func stopAccepting() {
         let writer = state.withLock { state in

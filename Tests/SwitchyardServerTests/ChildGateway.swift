@@ -1,5 +1,6 @@
 import Foundation
 import SwitchyardCore
+import SwitchyardTesting
 import Synchronization
 
 #if canImport(Glibc)
