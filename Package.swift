@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Pure domain: events, JSON on raw bytes, validation, enrichment, config values. No I/O.
@@ -36,7 +37,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Destination types: settings, encoding, response classification. Knows no database.
-        .target(name: "SwitchyardDestinations", dependencies: ["SwitchyardCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "SwitchyardDestinations",
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The storage protocol, its SQLite back end and group commit. The only module that touches a database.
         .target(
             name: "SwitchyardStore",
@@ -49,11 +62,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The pipeline: routing, batching, sending through a destination, retries, dead letters, replay.
+        .target(
+            name: "SwitchyardDelivery",
+            dependencies: [
+                "SwitchyardCore", "SwitchyardConfig", "SwitchyardStore", "SwitchyardDestinations",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The Hummingbird application: ingest, operations endpoints, composition.
         .target(
             name: "SwitchyardServer",
             dependencies: [
-                "SwitchyardCore", "SwitchyardConfig", "SwitchyardStore", "SwitchyardDestinations",
+                "SwitchyardCore", "SwitchyardConfig", "SwitchyardStore", "SwitchyardDestinations", "SwitchyardDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,19 +87,26 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
         // Test support shared by the test targets: helpers that run real things (servers, processes).
         .target(
             name: "SwitchyardTesting",
-            dependencies: ["SwitchyardCore"],
+            dependencies: [
+                "SwitchyardCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "SwitchyardServer", "SwitchyardConfig", "SwitchyardCore", "SwitchyardDestinations",
+                "SwitchyardServer", "SwitchyardConfig", "SwitchyardCore", "SwitchyardDestinations", "SwitchyardStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -89,6 +120,17 @@ let package = Package(
         .testTarget(
             name: "SwitchyardConfigTests",
             dependencies: ["SwitchyardConfig", "SwitchyardCore", "SwitchyardDestinations"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardDestinationsTests",
+            dependencies: [
+                "SwitchyardDestinations", "SwitchyardCore", "SwitchyardTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,6 +7,7 @@ import ServiceLifecycle
 import UnixSignals
 import SwitchyardConfig
 import SwitchyardCore
+import SwitchyardDelivery
 import SwitchyardStore
 
 /// The whole gateway, composed from a config: the store, group commit, the HTTP application and the
@@ -19,6 +20,7 @@ public struct Gateway: Sendable {
     public let config: SwitchyardConfig
     public let store: any EventStore
     public let registry: PrometheusCollectorRegistry
+    public let delivery: DeliveryService
     public let services: [any Service]
     let logger: Logger
 
@@ -29,6 +31,7 @@ public struct Gateway: Sendable {
     ///     `server.listen: 127.0.0.1:0`).
     public static func build(
         config: SwitchyardConfig, clock: any WallClock = SystemWallClock(), logger: Logger,
+        nodeId: String = NodeIdentity.current,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> Gateway {
         let registry = PrometheusCollectorRegistry()
@@ -51,9 +54,19 @@ public struct Gateway: Sendable {
                 "\(config.file): storage.postgres: this version of switchyard stores events in SQLite only; use storage.sqlite")
         }
 
+        let signal = EventLogSignal()
         let committer = GroupCommitter(
             store: store, dedupeWindow: config.server.dedupeWindow, maxPendingEvents: config.server.commitQueue,
-            maxDiskBytes: Int64(config.storage.maxBacklog.bytes), logger: logger, metrics: factory)
+            maxDiskBytes: Int64(config.storage.maxBacklog.bytes), logger: logger, metrics: factory,
+            onCommit: { signal.advance(to: $0) })
+        let delivery: DeliveryService
+        do {
+            delivery = try DeliveryService(
+                destinations: config.destinations, store: store, signal: signal, nodeId: nodeId, clock: clock,
+                logger: logger, metrics: factory)
+        } catch {
+            throw GatewayStartError("\(config.file): \(error)")
+        }
         let gate = ShutdownGate()
         let limits = config.server.limits
         let parser = IngestParser(
@@ -70,6 +83,8 @@ public struct Gateway: Sendable {
             metrics: GatewayMetrics(factory: factory)
         ).addRoutes(to: router)
         OperationsController(store: store, registry: registry).addRoutes(to: router)
+        let admin = router.group("api").add(middleware: AdminAuthMiddleware(token: config.server.adminToken))
+        AdminDestinationsController(delivery: delivery).addRoutes(to: admin)
 
         let application = Application(
             router: router,
@@ -84,11 +99,13 @@ public struct Gateway: Sendable {
         let services: [any Service] = [
             StoreCloser(store: store, logger: logger),
             committer,
+            delivery,
             DedupeExpiry(store: store, window: config.server.dedupeWindow, clock: clock, logger: logger),
             application,
             gate,
         ]
-        return Gateway(config: config, store: store, registry: registry, services: services, logger: logger)
+        return Gateway(
+            config: config, store: store, registry: registry, delivery: delivery, services: services, logger: logger)
     }
 
     /// A service group running every part; `run()` it, and trigger its graceful shutdown to stop.

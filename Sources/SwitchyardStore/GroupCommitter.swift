@@ -40,7 +40,7 @@ public final class GroupCommitter: Service, Sendable {
         var overDiskBudget = false
     }
 
-    let store: any EventStore
+    let store: any EventLogAppending
     let dedupeWindow: Duration
     let maxPendingEvents: Int
     let maxDiskBytes: Int64
@@ -48,11 +48,15 @@ public final class GroupCommitter: Service, Sendable {
     let state = Mutex(State())
     let batchSize: Recorder
     let commitTimer: Timer
+    let onCommit: @Sendable (Int64) -> Void
 
+    /// - Parameter onCommit: called after each successful commit with the highest sequence it stored, so
+    ///   delivery wakes without polling.
     public init(
-        store: any EventStore, dedupeWindow: Duration, maxPendingEvents: Int, maxDiskBytes: Int64,
-        logger: Logger, metrics: any MetricsFactory
+        store: any EventLogAppending, dedupeWindow: Duration, maxPendingEvents: Int, maxDiskBytes: Int64,
+        logger: Logger, metrics: any MetricsFactory, onCommit: @escaping @Sendable (Int64) -> Void = { _ in }
     ) {
+        self.onCommit = onCommit
         self.store = store
         self.dedupeWindow = dedupeWindow
         self.maxPendingEvents = maxPendingEvents
@@ -180,6 +184,11 @@ public final class GroupCommitter: Service, Sendable {
         }
         switch outcome {
         case .success(let results):
+            let head = results.reduce(Int64(0)) { head, result in
+                if case .stored(let sequence) = result { return max(head, sequence) }
+                return head
+            }
+            if head > 0 { onCommit(head) }
             var offset = 0
             for pending in batch {
                 pending.continuation.resume(returning: Array(results[offset..<offset + pending.events.count]))

@@ -10,7 +10,7 @@ import Testing
 
 /// A real SQLite store whose appends wait until the test opens a gate, so the test controls when a
 /// commit finishes without sleeping. It counts the transactions it was asked for.
-final class GatedStore: EventStore {
+final class GatedStore: EventLogAppending {
     let inner: SQLiteEventStore
     let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>], appends: [Int])>((true, [], []))
     let (appendStarted, appendStartedContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -44,16 +44,8 @@ final class GatedStore: EventStore {
         return try await inner.append(events, dedupeWindow: dedupeWindow)
     }
 
-    func events(after sequence: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {
-        try await inner.events(after: sequence, limit: limit)
-    }
     func eventCount() async throws(StoreError) -> Int { try await inner.eventCount() }
-    func checkReachable() async throws(StoreError) { try await inner.checkReachable() }
     func diskUsage() async -> Int64 { await inner.diskUsage() }
-    func purgeDedupe(olderThan cutoff: Timestamp) async throws(StoreError) -> Int {
-        try await inner.purgeDedupe(olderThan: cutoff)
-    }
-    func close() async throws(StoreError) { try await inner.close() }
 }
 
 @Suite("Group commit")
@@ -69,7 +61,7 @@ struct GroupCommitterTests {
         return try GatedStore(path: path)
     }
 
-    func committer(_ store: any EventStore, maxPending: Int = 1000, maxDisk: Int64 = .max) -> GroupCommitter {
+    func committer(_ store: any EventLogAppending, maxPending: Int = 1000, maxDisk: Int64 = .max) -> GroupCommitter {
         GroupCommitter(
             store: store, dedupeWindow: .seconds(60), maxPendingEvents: maxPending, maxDiskBytes: maxDisk,
             logger: Logger(label: "test"), metrics: NOOPMetricsHandler.instance)

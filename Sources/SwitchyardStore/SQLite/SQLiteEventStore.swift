@@ -84,9 +84,7 @@ public final class SQLiteEventStore: EventStore {
                 let rows = try Row.fetchCursor(
                     db,
                     sql: """
-                        SELECT seq, source, message_id, type, user_id, anonymous_id, event_name, previous_id,
-                            group_id, timestamp, received_at, body
-                        FROM events WHERE seq > ? ORDER BY seq LIMIT ?
+                        SELECT \(SQLiteSchema.eventColumns) FROM events WHERE seq > ? ORDER BY seq LIMIT ?
                         """,
                     arguments: [sequence, limit])
                 var result: [StoredEvent] = []
@@ -102,17 +100,19 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    static func storedEvent(_ row: Row) throws -> StoredEvent {
-        let typeName: String = row[3]
+    /// Reads the event columns (`SQLiteSchema.eventColumns`) starting at column `offset`.
+    static func storedEvent(_ row: Row, at offset: Int = 0) throws -> StoredEvent {
+        let typeName: String = row[offset + 3]
         guard let type = EventType(rawValue: typeName) else {
-            throw StoreError(.corrupt, "event \(row[0] as Int64) has an unknown type")
+            throw StoreError(.corrupt, "event \(row[offset] as Int64) has an unknown type")
         }
-        let body: Data = row[11]
+        let body: Data = row[offset + 11]
         let event = NewEvent(
-            source: row[1], messageId: row[2], type: type, userId: row[4], anonymousId: row[5], eventName: row[6],
-            previousId: row[7], groupId: row[8], timestamp: Timestamp(milliseconds: row[9]),
-            receivedAt: Timestamp(milliseconds: row[10]), body: [UInt8](body))
-        return StoredEvent(sequence: row[0], event: event)
+            source: row[offset + 1], messageId: row[offset + 2], type: type, userId: row[offset + 4],
+            anonymousId: row[offset + 5], eventName: row[offset + 6], previousId: row[offset + 7],
+            groupId: row[offset + 8], timestamp: Timestamp(milliseconds: row[offset + 9]),
+            receivedAt: Timestamp(milliseconds: row[offset + 10]), body: [UInt8](body))
+        return StoredEvent(sequence: row[offset], event: event)
     }
 
     public func eventCount() async throws(StoreError) -> Int {

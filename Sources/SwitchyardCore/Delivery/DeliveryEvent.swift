@@ -1,0 +1,50 @@
+/// One stored event on its way to one destination.
+public struct DeliveryEvent: Sendable, Equatable {
+    /// Position in the event log (0 for an event that is not in the log any more, e.g. a replayed dead
+    /// letter whose event was purged).
+    public var sequence: Int64
+    public var source: String
+    public var messageId: String
+    public var type: EventType
+    public var receivedAt: Timestamp
+    public var timestamp: Timestamp
+    /// The person's user id when identity resolved it, else nil (the warehouse's `resolvedUserId`).
+    public var resolvedUserId: String?
+    /// The normalised Segment message, exactly as a webhook receives it.
+    public var body: [UInt8]
+
+    public init(
+        sequence: Int64, source: String, messageId: String, type: EventType, receivedAt: Timestamp,
+        timestamp: Timestamp, resolvedUserId: String?, body: [UInt8]
+    ) {
+        self.sequence = sequence
+        self.source = source
+        self.messageId = messageId
+        self.type = type
+        self.receivedAt = receivedAt
+        self.timestamp = timestamp
+        self.resolvedUserId = resolvedUserId
+        self.body = body
+    }
+
+    /// The message as a tree, for adapters that map fields (vendors). Parsing cannot fail for a stored
+    /// event, whose body ingest produced; a corrupt body surfaces as the error.
+    public func message() throws(JSONSyntaxError) -> JSONValue {
+        try JSONValue.parse(body)
+    }
+}
+
+/// A batch handed to a destination, in log order.
+public struct DeliveryBatch: Sendable {
+    public var events: [DeliveryEvent]
+    /// 1 for the first try of these events, then 2, 3, …
+    public var attempt: Int
+
+    public init(events: [DeliveryEvent], attempt: Int = 1) {
+        self.events = events
+        self.attempt = attempt
+    }
+
+    /// Total bytes of the events' bodies.
+    public var bodyBytes: Int { events.reduce(0) { $0 + $1.body.count } }
+}

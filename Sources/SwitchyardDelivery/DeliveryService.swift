@@ -1,0 +1,148 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import SwitchyardConfig
+import SwitchyardCore
+import SwitchyardDestinations
+import SwitchyardStore
+import Synchronization
+
+/// Runs one `DestinationWorker` per enabled destination and answers the admin API's questions about them.
+///
+/// On graceful shutdown every worker stops after its current request, commits what its destination
+/// delivered and records it; batches waiting for a retry are sent again after the restart.
+public final class DeliveryService: Service, Sendable {
+    let workers: [String: DestinationWorker]
+    let configured: [DestinationSettings]
+    public let store: any EventStore
+    let sender: HTTPSender
+    let clock: any WallClock
+    let logger: Logger
+
+    /// Builds workers for the config's enabled destinations.
+    /// - Throws: when a destination cannot be built (an unwritable warehouse path, a type that cannot
+    ///   deliver yet); the message names the destination.
+    public init(
+        destinations: [DestinationSettings], store: any EventStore, signal: EventLogSignal, nodeId: String,
+        clock: any WallClock, logger: Logger, metrics: any MetricsFactory
+    ) throws {
+        let sender = HTTPSender()
+        var workers: [String: DestinationWorker] = [:]
+        for settings in destinations where settings.enabled {
+            let context = DestinationContext(
+                name: settings.name, nodeId: nodeId, sender: sender, clock: clock, logger: logger,
+                timeout: settings.timeout, maxBatchEvents: settings.batch.maxEvents)
+            let destination: any Destination
+            do {
+                destination = try DestinationRegistry.makeDestination(settings: settings.typeSettings, context: context)
+            } catch {
+                throw DeliveryError("destination \(settings.name) (line \(settings.line)): \(error)")
+            }
+            let configuration = DestinationWorker.Configuration(
+                name: settings.name, type: settings.type, filter: settings.filter.eventFilter,
+                maxEvents: settings.batch.maxEvents, maxBytes: settings.batch.maxBytes.bytes, maxWait: settings.batch.maxWait,
+                concurrency: settings.concurrency, rateLimit: settings.rateLimit,
+                retry: RetryPolicy(
+                    initialBackoff: settings.retry.initialBackoff, maxBackoff: settings.retry.maxBackoff,
+                    maxAge: settings.retry.maxAge, maxAttempts: settings.retry.maxAttempts))
+            workers[settings.name] = DestinationWorker(
+                configuration: configuration, destination: destination, store: store, signal: signal, clock: clock,
+                logger: logger, metrics: DeliveryMetrics(factory: metrics))
+        }
+        self.workers = workers
+        configured = destinations
+        self.store = store
+        self.sender = sender
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            for worker in workers.values {
+                group.addTask { await worker.run() }
+            }
+        }
+        await sender.shutdown()
+    }
+
+    // MARK: Admin
+
+    /// Status of every configured destination, in config order (disabled-in-config ones included).
+    public func statuses() async throws(StoreError) -> [DestinationStatus] {
+        let head = try await store.headSequence()
+        var result: [DestinationStatus] = []
+        for settings in configured {
+            let progress = try await store.progress(of: settings.name)
+            let counts = try await store.queueCounts(of: settings.name)
+            var status = DestinationStatus(name: settings.name, type: settings.type)
+            status.delivered = progress.deliveredTotal
+            status.deadLettered = counts.deadLetters
+            status.lagEvents = max(0, head - progress.position) + Int64(counts.replay)
+            if let oldest = try await store.receivedAt(ofFirstEventAfter: progress.position) {
+                status.lagSeconds = max(0, Double((clock.now() - oldest).milliseconds) / 1000)
+            }
+            if let worker = workers[settings.name] {
+                let live = worker.liveState
+                status.failed = live.failed
+                status.retrying = live.retrying
+                status.lastError = live.lastError
+                status.state = live.disabledReason == nil && progress.disabledReason == nil ? .active : .disabled
+                if let reason = live.disabledReason ?? progress.disabledReason { status.lastError = reason }
+            } else {
+                status.state = .disabled
+                status.lastError = settings.enabled ? progress.disabledReason : "enabled: false in the config"
+            }
+            result.append(status)
+        }
+        return result
+    }
+
+    public func isConfigured(_ name: String) -> Bool { configured.contains { $0.name == name } }
+
+    /// What to replay (SPEC §6).
+    public enum ReplayRequest: Sendable, Equatable {
+        /// Every dead letter, or those ids.
+        case deadLetters(ids: [Int64]?)
+        /// Stored events received in this range.
+        case range(from: Timestamp, to: Timestamp)
+    }
+
+    /// Queues a replay and wakes the destination (re-enabling it when it was disabled). Returns how many
+    /// events were queued.
+    public func replay(_ request: ReplayRequest, to name: String) async throws(StoreError) -> Int {
+        let count: Int
+        switch request {
+        case .deadLetters(let ids): count = try await store.requeueDeadLetters(of: name, ids: ids)
+        case .range(let from, let to): count = try await store.enqueueReplay(for: name, receivedFrom: from, to: to)
+        }
+        try await enable(name)
+        return count
+    }
+
+    /// Re-enables a destination that a 410 (or similar) disabled.
+    public func enable(_ name: String) async throws(StoreError) {
+        try await store.setDisabled(name, reason: nil)
+        if let worker = workers[name] {
+            worker.live.withLock { $0.disabledReason = nil }
+            worker.poke()
+        }
+    }
+}
+
+/// A destination could not be set up.
+public struct DeliveryError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension EventFilterSettings {
+    /// The routing filter these settings describe.
+    var eventFilter: EventFilter {
+        EventFilter(
+            types: types.isEmpty ? nil : Set(types.compactMap(EventType.init(rawValue:))),
+            events: events.map(Glob.init), excludeEvents: excludeEvents.map(Glob.init), paths: paths.map(Glob.init),
+            identified: identified)
+    }
+}

@@ -1,0 +1,431 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+import SwitchyardCore
+import SwitchyardDestinations
+import SwitchyardStore
+import Synchronization
+
+/// Delivers the log to one destination, at its own pace (SPEC §4, §9).
+///
+/// The destination's progress is a position over the event log, kept in the store. Each round the worker
+/// takes the replay queue first (re-queued dead letters, replays), else reads the log after its position,
+/// routes each event through the destination's filter, cuts batches (`max_events`, `max_bytes`), sends up
+/// to `concurrency` of them at once and waits for every one to settle — delivered, dead-lettered after
+/// retries, or split — before it records the new position, its counters and dead letters in one
+/// transaction. Its backlog is the log itself, so memory holds at most one round, whatever the backlog.
+///
+/// Order: batches of a round settle before the next round starts, so with `concurrency: 1` a destination
+/// sees events in log order; a batch being retried holds back the ones after it.
+final class DestinationWorker: Sendable {
+    struct Configuration: Sendable {
+        var name: String
+        var type: String
+        var filter: EventFilter
+        var maxEvents: Int
+        var maxBytes: Int
+        var maxWait: Duration
+        var concurrency: Int
+        var rateLimit: Double?
+        var retry: RetryPolicy
+        /// How long an idle worker sleeps before looking at the replay queue again (it wakes at once for
+        /// new log events).
+        var idlePoll: Duration = .seconds(1)
+    }
+
+    struct Live: Sendable {
+        var disabledReason: String?
+        var failed: Int64 = 0
+        var retrying = 0
+        var lastError: String?
+        var limiter: TokenBucket?
+        /// Set while `commit` has not yet made delivered events durable.
+        var uncommittedSince: ContinuousClock.Instant?
+    }
+
+    let configuration: Configuration
+    let destination: any Destination
+    let store: any EventStore
+    let signal: EventLogSignal
+    let clock: any WallClock
+    let logger: Logger
+    let metrics: DeliveryMetrics
+    let live: Mutex<Live>
+    /// Resumes a disabled worker when an operator re-enables it or queues a replay.
+    let wake = EventLogSignal()
+
+    init(
+        configuration: Configuration, destination: any Destination, store: any EventStore, signal: EventLogSignal,
+        clock: any WallClock, logger: Logger, metrics: DeliveryMetrics
+    ) {
+        self.configuration = configuration
+        self.destination = destination
+        self.store = store
+        self.signal = signal
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "switchyard.destination"] = "\(configuration.name)"
+        self.logger = logger
+        self.metrics = metrics
+        live = Mutex(Live(limiter: configuration.rateLimit.map { TokenBucket(eventsPerSecond: $0) }))
+    }
+
+    var name: String { configuration.name }
+
+    var liveState: Live { live.withLock { $0 } }
+
+    /// Wakes the worker (re-enabled, or replay queued).
+    func poke() { wake.advance(to: wake.head + 1) }
+
+    // MARK: The loop
+
+    /// Progress handled but not yet recorded (the destination has not committed it yet).
+    struct Pending {
+        var position: Int64?
+        var delivered = 0
+        var deadLetters: [NewDeadLetter] = []
+        var replayedIds: [Int64] = []
+
+        var isEmpty: Bool { position == nil && delivered == 0 && deadLetters.isEmpty && replayedIds.isEmpty }
+
+        mutating func absorb(_ other: Pending) {
+            if let position = other.position { self.position = max(self.position ?? position, position) }
+            delivered += other.delivered
+            deadLetters += other.deadLetters
+            replayedIds += other.replayedIds
+        }
+    }
+
+    func run() async {
+        var readPosition: Int64 = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let progress = try await store.progress(of: name)
+                readPosition = progress.position
+                live.withLock { $0.disabledReason = progress.disabledReason }
+                break
+            } catch {
+                logger.warning("reading delivery progress failed; retrying", metadata: ["switchyard.error": "\(error)"])
+                await pause(.seconds(1))
+            }
+        }
+        var pending = Pending()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if let reason = live.withLock({ $0.disabledReason }) {
+                metrics.disabled(name, true)
+                logger.debug("destination is disabled", metadata: ["switchyard.reason": "\(reason)"])
+                let mark = wake.head
+                await cancelWhenGracefulShutdownQuietly { await self.wake.wait(beyond: mark, timeout: .seconds(5)) }
+                // Another process (`switchyard replay`, another node) may have re-enabled it.
+                if let progress = try? await store.progress(of: name), progress.disabledReason == nil {  // unreadable: look again later
+                    live.withLock { $0.disabledReason = nil }
+                }
+                continue
+            }
+            metrics.disabled(name, false)
+            let round: Round
+            do {
+                round = try await collectRound(after: readPosition)
+            } catch {
+                logger.warning("reading events for delivery failed; retrying", metadata: ["switchyard.error": "\(error)"])
+                await pause(.seconds(1))
+                continue
+            }
+            switch round {
+            case .idle(let waitAtMost):
+                await commitIfDue(&pending, force: false)
+                let mark = readPosition
+                let wakeMark = wake.head
+                let interval = min(waitAtMost, destination.commitInterval ?? configuration.idlePoll, configuration.idlePoll)
+                await cancelWhenGracefulShutdownQuietly {
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask { await self.signal.wait(beyond: mark, timeout: interval) }
+                        group.addTask { await self.wake.wait(beyond: wakeMark, timeout: interval) }
+                        await group.next()
+                        group.cancelAll()
+                    }
+                }
+            case .skip(let position):
+                readPosition = position
+                pending.absorb(Pending(position: position))
+                await commitIfDue(&pending, force: false)
+            case .batches(let batches, let endPosition, let replayIds):
+                guard let settled = await deliver(batches) else {
+                    // Disabled or shutting down mid-round: nothing of this round is recorded; it is sent again.
+                    continue
+                }
+                var result = settled
+                result.position = endPosition
+                result.replayedIds = replayIds
+                if endPosition != nil { readPosition = endPosition! }  // nil: a replay round
+                pending.absorb(result)
+                await commitIfDue(&pending, force: false)
+            }
+            await updateLag(position: readPosition)
+        }
+        // Shutdown: make what was delivered durable and record it; what is in flight is sent again later.
+        await commitIfDue(&pending, force: true)
+        await destination.shutdown()
+    }
+
+    enum Round {
+        case idle(Duration)
+        case skip(Int64)
+        case batches([[(event: DeliveryEvent, source: StoredEvent)]], endPosition: Int64?, replayIds: [Int64])
+    }
+
+    /// Reads what to send next: the replay queue first, then the log after `position`.
+    func collectRound(after position: Int64) async throws(StoreError) -> Round {
+        let capacity = configuration.maxEvents * configuration.concurrency
+        let queued = try await store.replayQueue(of: name, limit: capacity)
+        if !queued.isEmpty {
+            let entries = queued.compactMap { entry in routed(entry.stored).map { ($0, entry.stored) } }
+            return .batches(cut(entries), endPosition: nil, replayIds: queued.map(\.id))
+        }
+        var routedEvents: [(event: DeliveryEvent, source: StoredEvent)] = []
+        var scanned = position
+        var exhausted = false
+        let page = max(capacity, 500)
+        while routedEvents.count < capacity {
+            let events = try await store.events(after: scanned, limit: page)
+            for stored in events {
+                if let event = routed(stored) { routedEvents.append((event, stored)) }
+                scanned = stored.sequence
+                if routedEvents.count >= capacity { break }
+            }
+            if events.count < page {
+                exhausted = true
+                break
+            }
+        }
+        if routedEvents.isEmpty {
+            return scanned > position ? .skip(scanned) : .idle(configuration.idlePoll)
+        }
+        // A partial batch waits for more events until its oldest event is max_wait old.
+        if exhausted, routedEvents.count < configuration.maxEvents,
+            let oldest = routedEvents.first?.event.receivedAt
+        {
+            let age = clock.now() - oldest
+            if age < configuration.maxWait {
+                return .idle(configuration.maxWait - age)
+            }
+        }
+        return .batches(cut(routedEvents), endPosition: scanned, replayIds: [])
+    }
+
+    /// The event as this destination gets it, or nil when its filter or `integrations` leave it out.
+    func routed(_ stored: StoredEvent) -> DeliveryEvent? {
+        let event = stored.event
+        let facts = RoutingFacts(type: event.type, eventName: event.eventName, identified: event.userId != nil, body: event.body)
+        guard configuration.filter.accepts(facts, destination: configuration.name, type: configuration.type) else {
+            return nil
+        }
+        return DeliveryEvent(
+            sequence: stored.sequence, source: event.source, messageId: event.messageId, type: event.type,
+            receivedAt: event.receivedAt, timestamp: event.timestamp, resolvedUserId: event.userId, body: event.body)
+    }
+
+    /// Cuts events into batches of at most `max_events` and `max_bytes` (a single larger event goes alone).
+    func cut(_ events: [(event: DeliveryEvent, source: StoredEvent)]) -> [[(event: DeliveryEvent, source: StoredEvent)]] {
+        var batches: [[(event: DeliveryEvent, source: StoredEvent)]] = []
+        var current: [(event: DeliveryEvent, source: StoredEvent)] = []
+        var bytes = 0
+        for item in events {
+            let size = item.event.body.count
+            if !current.isEmpty, current.count >= configuration.maxEvents || bytes + size > configuration.maxBytes {
+                batches.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(item)
+            bytes += size
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    // MARK: Sending
+
+    /// Sends the round's batches concurrently and waits until each settles. nil when the destination got
+    /// disabled or the gateway is stopping: then nothing is recorded and the round is sent again later.
+    func deliver(_ batches: [[(event: DeliveryEvent, source: StoredEvent)]]) async -> Pending? {
+        let results = await withTaskGroup(of: (Int, BatchResult).self) { group in
+            for (index, batch) in batches.enumerated() {
+                group.addTask { (index, await self.settle(batch, firstAttempt: self.clock.now())) }
+            }
+            var results = [BatchResult?](repeating: nil, count: batches.count)
+            for await (index, result) in group { results[index] = result }
+            return results.compactMap { $0 }
+        }
+        var pending = Pending()
+        for result in results {
+            switch result {
+            case .settled(let delivered, let deadLetters):
+                pending.delivered += delivered
+                pending.deadLetters += deadLetters
+            case .disabled, .interrupted:
+                return nil
+            }
+        }
+        return pending
+    }
+
+    enum BatchResult {
+        case settled(delivered: Int, deadLetters: [NewDeadLetter])
+        case disabled
+        case interrupted
+    }
+
+    /// Sends one batch until it settles: retries with backoff, splits on 413, dead-letters what cannot be
+    /// delivered or what outlived `retry.max_age` / `max_attempts`.
+    func settle(_ batch: [(event: DeliveryEvent, source: StoredEvent)], firstAttempt: Timestamp) async -> BatchResult {
+        var attempt = 1
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return .interrupted }
+            await throttle(batch.count)
+            let outcome = await destination.deliver(DeliveryBatch(events: batch.map(\.event), attempt: attempt))
+            switch outcome {
+            case .delivered:
+                metrics.delivered(name, batch.count)
+                return .settled(delivered: batch.count, deadLetters: [])
+
+            case .deadLetter(let indexes, let reason, let status):
+                let dead = Set(indexes.filter { batch.indices.contains($0) })
+                let letters = batch.enumerated().filter { dead.contains($0.offset) }.map {
+                    NewDeadLetter(event: $0.element.source, attempts: attempt, lastStatus: status, lastError: reason)
+                }
+                metrics.delivered(name, batch.count - letters.count)
+                metrics.deadLettered(name, letters.count)
+                record(error: reason)
+                logger.warning(
+                    "events were dead-lettered", metadata: ["switchyard.events": "\(letters.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
+                return .settled(delivered: batch.count - letters.count, deadLetters: letters)
+
+            case .deadLetterAll(let reason, let status):
+                return deadLetterAll(batch, attempts: attempt, status: status, reason: reason)
+
+            case .split:
+                guard batch.count > 1 else {
+                    return deadLetterAll(batch, attempts: attempt, status: 413, reason: "the event is too large for the destination (HTTP 413)")
+                }
+                let middle = batch.count / 2
+                let first = await settle(Array(batch[..<middle]), firstAttempt: firstAttempt)
+                guard case .settled(let firstDelivered, let firstDead) = first else { return first }
+                let second = await settle(Array(batch[middle...]), firstAttempt: firstAttempt)
+                guard case .settled(let secondDelivered, let secondDead) = second else { return second }
+                return .settled(delivered: firstDelivered + secondDelivered, deadLetters: firstDead + secondDead)
+
+            case .disable(let reason, _):
+                logger.error("destination disabled; an operator must re-enable it", metadata: ["switchyard.reason": "\(reason)"])
+                live.withLock {
+                    $0.disabledReason = reason
+                    $0.lastError = reason
+                }
+                do {
+                    try await store.setDisabled(name, reason: reason)
+                } catch {
+                    logger.error("recording the disabled state failed", metadata: ["switchyard.error": "\(error)"])
+                }
+                return .disabled
+
+            case .retry(let after, let reason, let status):
+                metrics.failed(name)
+                live.withLock {
+                    $0.failed += 1
+                    $0.lastError = reason
+                }
+                if configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: clock.now()) {
+                    return deadLetterAll(batch, attempts: attempt, status: status, reason: "gave up after \(attempt) attempts: \(reason)")
+                }
+                let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: after, using: &generator)
+                logger.debug(
+                    "delivery will be retried",
+                    metadata: ["switchyard.attempt": "\(attempt)", "switchyard.delay_ms": "\(delay.milliseconds)"])
+                live.withLock { $0.retrying += batch.count }
+                metrics.retrying(name, batch.count)
+                await pause(delay)
+                live.withLock { $0.retrying -= batch.count }
+                metrics.retrying(name, -batch.count)
+                attempt += 1
+            }
+        }
+    }
+
+    func deadLetterAll(
+        _ batch: [(event: DeliveryEvent, source: StoredEvent)], attempts: Int, status: Int?, reason: String
+    ) -> BatchResult {
+        metrics.deadLettered(name, batch.count)
+        record(error: reason)
+        logger.warning("events were dead-lettered", metadata: ["switchyard.events": "\(batch.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
+        return .settled(
+            delivered: 0,
+            deadLetters: batch.map { NewDeadLetter(event: $0.source, attempts: attempts, lastStatus: status, lastError: reason) })
+    }
+
+    func record(error: String) {
+        live.withLock { $0.lastError = error }
+    }
+
+    /// Waits for the destination's rate limit to allow `count` events.
+    func throttle(_ count: Int) async {
+        while true {
+            let start = ContinuousClock.now
+            let wait: Duration? = live.withLock { live in
+                guard var limiter = live.limiter else { return nil }
+                let elapsed = start - DestinationWorker.epoch
+                let wait = limiter.take(count, nowNanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+                live.limiter = limiter
+                return wait
+            }
+            guard let wait else { return }
+            await pause(wait)
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+        }
+    }
+
+    static let epoch = ContinuousClock.now
+
+    // MARK: Recording
+
+    /// Asks the destination to make delivered events durable and, when it has, records them.
+    func commitIfDue(_ pending: inout Pending, force: Bool) async {
+        guard !pending.isEmpty else { return }
+        let committed: Bool
+        do {
+            committed = try await destination.commit(force: force)
+        } catch {
+            logger.error("the destination could not make delivered events durable; they will be sent again", metadata: ["switchyard.error": "\(error)"])
+            record(error: "\(error)")
+            return
+        }
+        guard committed else { return }
+        let settlement = DeliverySettlement(
+            position: pending.position, delivered: pending.delivered, deadLetters: pending.deadLetters,
+            replayedIds: pending.replayedIds, at: clock.now())
+        do {
+            try await store.settle(settlement, for: name)
+            pending = Pending()
+        } catch {
+            // Kept pending: the next round tries to record it again; a crash now means re-delivery (at-least-once).
+            logger.error("recording delivery progress failed", metadata: ["switchyard.error": "\(error)"])
+        }
+    }
+
+    func updateLag(position: Int64) async {
+        guard let head = try? await store.headSequence() else { return }  // lag is advisory; the next round retries
+        let oldest = try? await store.receivedAt(ofFirstEventAfter: position)  // same
+        let seconds = oldest.map { max(0, Double((clock.now() - $0).milliseconds) / 1000) } ?? 0
+        metrics.lag(name, events: max(0, head - position), seconds: seconds)
+    }
+
+    /// Sleeps, returning early on graceful shutdown or cancellation.
+    func pause(_ duration: Duration) async {
+        await cancelWhenGracefulShutdownQuietly { try? await Task.sleep(for: duration) }
+    }
+}
+
+/// Runs `body`, cancelling it when graceful shutdown starts; never throws.
+func cancelWhenGracefulShutdownQuietly(_ body: @escaping @Sendable () async -> Void) async {
+    await cancelWhenGracefulShutdown { await body() }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SwitchyardCore
+import SwitchyardDelivery
+import SwitchyardStore
+
+/// `/api/destinations…`: status, dead letters, replay, re-enable (SPEC §6).
+struct AdminDestinationsController: Sendable {
+    let delivery: DeliveryService
+
+    func addRoutes(to group: RouterGroup<GatewayRequestContext>) {
+        group.get("destinations") { _, _ in try await list() }
+        group.get("destinations/:name/dead-letters") { request, context in
+            try await deadLetters(request, name: try context.parameters.require("name"))
+        }
+        group.post("destinations/:name/replay") { request, context in
+            try await replay(request, name: try context.parameters.require("name"))
+        }
+        group.post("destinations/:name/enable") { _, context in
+            let name = try context.parameters.require("name")
+            try known(name)
+            try await storeCall { try await delivery.enable(name) }
+            return Response.json(Array(#"{"enabled":true}"#.utf8))
+        }
+    }
+
+    func list() async throws -> Response {
+        let statuses = try await storeCall { try await delivery.statuses() }
+        let value: JSONValue = [
+            "destinations": .array(statuses.map { status in
+                [
+                    "name": .string(status.name), "type": .string(status.type), "state": .string(status.state.rawValue),
+                    "delivered": .number(String(status.delivered)), "failed": .number(String(status.failed)),
+                    "retrying": .number(String(status.retrying)), "held": .number(String(status.held)),
+                    "dead_lettered": .number(String(status.deadLettered)),
+                    "lag_events": .number(String(status.lagEvents)),
+                    "lag_seconds": .number(String(format: "%.3f", status.lagSeconds)),
+                    "last_error": status.lastError.map(JSONValue.string) ?? .null,
+                ]
+            })
+        ]
+        return Response.json(value.bytes)
+    }
+
+    func deadLetters(_ request: Request, name: String) async throws -> Response {
+        try known(name)
+        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 50, 1), 1000)
+        let after = request.uri.queryParameters.get("cursor", as: Int64.self) ?? 0
+        let letters = try await storeCall { try await delivery.store.deadLetters(of: name, after: after, limit: limit + 1) }
+        let page = letters.prefix(limit)
+        let items: [JSONValue] = page.map { letter in
+            [
+                "id": .number(String(letter.id)), "messageId": .string(letter.event.event.messageId),
+                "event": (try? JSONValue.parse(letter.event.event.body)) ?? .null,  // stored bodies are JSON; a damaged one shows as null
+                "attempts": .number(String(letter.attempts)),
+                "last_status": letter.lastStatus.map { .number(String($0)) } ?? .null,
+                "last_error": .string(letter.lastError), "failed_at": .string(letter.failedAt.iso8601),
+            ]
+        }
+        let next: JSONValue = letters.count > limit ? .string(String(page.last!.id)) : .null  // page is non-empty here
+        return Response.json(JSONValue.object(JSONObject([("dead_letters", .array(items)), ("next_cursor", next)])).bytes)
+    }
+
+    func replay(_ request: Request, name: String) async throws -> Response {
+        try known(name)
+        var request = request
+        let body = try await request.collectBody(upTo: 1_000_000)
+        let json: JSONValue
+        if body.readableBytes == 0 {
+            json = [:]
+        } else {
+            do {
+                json = try JSONValue.parse(body.readableBytesView)
+            } catch {
+                throw GatewayError(.badRequest, code: "invalid_json", message: "the replay body is not JSON: \(error)")
+            }
+        }
+        let replayRequest: DeliveryService.ReplayRequest
+        if let from = json["from"], let to = json["to"] {
+            guard let fromText = from.stringValue, let start = Timestamp(iso8601: fromText), let toText = to.stringValue,
+                let end = Timestamp(iso8601: toText), start <= end
+            else {
+                throw GatewayError(
+                    .badRequest, code: "invalid_range", message: "from and to must be ISO-8601 times with from <= to")
+            }
+            replayRequest = .range(from: start, to: end)
+        } else if let ids = json["ids"] {
+            guard let list = ids.arrayValue, let numbers = Optional(list.compactMap { $0.doubleValue.map { Int64($0) } }),
+                numbers.count == list.count
+            else {
+                throw GatewayError(.badRequest, code: "invalid_ids", message: "ids must be an array of dead letter ids")
+            }
+            replayRequest = .deadLetters(ids: numbers)
+        } else if json.objectValue != nil, json["dead_letters"] == nil || json["dead_letters"] == true {
+            replayRequest = .deadLetters(ids: nil)
+        } else {
+            throw GatewayError(
+                .badRequest, code: "invalid_replay",
+                message: "send {} or {\"dead_letters\":true}, {\"ids\":[...]}, or {\"from\":ISO,\"to\":ISO}")
+        }
+        let count = try await storeCall { try await delivery.replay(replayRequest, to: name) }
+        return Response.json(Array("{\"replayed\":\(count)}".utf8))
+    }
+
+    func known(_ name: String) throws {
+        guard delivery.isConfigured(name) else {
+            throw GatewayError(.notFound, code: "unknown_destination", message: "no destination named \(name) in the config")
+        }
+    }
+
+    func storeCall<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw GatewayError(.serviceUnavailable, code: error.code.rawValue, message: error.message, headers: [.retryAfter: "5"])
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import SwitchyardCore
+
+/// A destination's progress as the store keeps it.
+public struct DestinationProgress: Sendable, Equatable {
+    /// Every log event with a sequence at or below this has been handled for the destination
+    /// (delivered, dead-lettered or filtered out).
+    public var position: Int64
+    public var deliveredTotal: Int64
+    public var deadLetteredTotal: Int64
+    /// Why the destination was disabled (410, …); nil while active.
+    public var disabledReason: String?
+
+    public init(position: Int64 = 0, deliveredTotal: Int64 = 0, deadLetteredTotal: Int64 = 0, disabledReason: String? = nil) {
+        self.position = position
+        self.deliveredTotal = deliveredTotal
+        self.deadLetteredTotal = deadLetteredTotal
+        self.disabledReason = disabledReason
+    }
+}
+
+/// An event kept for a destination outside the log's order: a dead letter, or an event queued for replay.
+/// It carries a copy of the event, so it outlives the log's retention.
+public struct QueuedEvent: Sendable, Equatable {
+    /// The dead letter's or queue entry's own id.
+    public var id: Int64
+    public var stored: StoredEvent
+
+    public init(id: Int64, stored: StoredEvent) {
+        self.id = id
+        self.stored = stored
+    }
+}
+
+/// A dead letter as listed by the admin API.
+public struct DeadLetter: Sendable, Equatable {
+    public var id: Int64
+    public var event: StoredEvent
+    public var attempts: Int
+    public var lastStatus: Int?
+    public var lastError: String
+    public var failedAt: Timestamp
+
+    public init(id: Int64, event: StoredEvent, attempts: Int, lastStatus: Int?, lastError: String, failedAt: Timestamp) {
+        self.id = id
+        self.event = event
+        self.attempts = attempts
+        self.lastStatus = lastStatus
+        self.lastError = lastError
+        self.failedAt = failedAt
+    }
+}
+
+/// A dead letter to record.
+public struct NewDeadLetter: Sendable, Equatable {
+    public var event: StoredEvent
+    public var attempts: Int
+    public var lastStatus: Int?
+    public var lastError: String
+
+    public init(event: StoredEvent, attempts: Int, lastStatus: Int?, lastError: String) {
+        self.event = event
+        self.attempts = attempts
+        self.lastStatus = lastStatus
+        self.lastError = lastError
+    }
+}
+
+/// What one round of delivery settled, recorded in one transaction.
+public struct DeliverySettlement: Sendable {
+    /// The new log position, when it moved.
+    public var position: Int64?
+    public var delivered: Int
+    public var deadLetters: [NewDeadLetter]
+    /// Replay-queue entries now handled (delivered or dead-lettered).
+    public var replayedIds: [Int64]
+    public var at: Timestamp
+
+    public init(position: Int64?, delivered: Int, deadLetters: [NewDeadLetter], replayedIds: [Int64], at: Timestamp) {
+        self.position = position
+        self.delivered = delivered
+        self.deadLetters = deadLetters
+        self.replayedIds = replayedIds
+        self.at = at
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import GRDB
+import SwitchyardCore
+
+extension SQLiteEventStore {
+    public func headSequence() async throws(StoreError) -> Int64 {
+        try await read("reading the log head") { db in
+            try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM events") ?? 0
+        }
+    }
+
+    public func receivedAt(ofFirstEventAfter sequence: Int64) async throws(StoreError) -> Timestamp? {
+        try await read("reading the lag") { db in
+            try Int64.fetchOne(db, sql: "SELECT received_at FROM events WHERE seq > ? ORDER BY seq LIMIT 1", arguments: [sequence])
+                .map(Timestamp.init(milliseconds:))
+        }
+    }
+
+    public func progress(of destination: String) async throws(StoreError) -> DestinationProgress {
+        try await read("reading the progress of \(destination)") { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT position, delivered_total, dead_lettered_total, disabled_reason
+                        FROM destination_state WHERE destination = ?
+                        """,
+                    arguments: [destination])
+            else { return DestinationProgress() }
+            return DestinationProgress(
+                position: row[0], deliveredTotal: row[1], deadLetteredTotal: row[2], disabledReason: row[3])
+        }
+    }
+
+    public func settle(_ settlement: DeliverySettlement, for destination: String) async throws(StoreError) {
+        try await write("recording delivery to \(destination)") { db in
+            try Self.ensureState(db, destination)
+            try db.execute(
+                sql: """
+                    UPDATE destination_state SET
+                        position = max(position, coalesce(?, position)),
+                        delivered_total = delivered_total + ?,
+                        dead_lettered_total = dead_lettered_total + ?
+                    WHERE destination = ?
+                    """,
+                arguments: [settlement.position, settlement.delivered, settlement.deadLetters.count, destination])
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO dead_letters (destination, \(SQLiteSchema.eventColumns), attempts, last_status,
+                        last_error, failed_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for letter in settlement.deadLetters {
+                try insert.execute(
+                    arguments: StatementArguments([destination]) + Self.eventArguments(letter.event)
+                        + [letter.attempts, letter.lastStatus, letter.lastError, settlement.at.milliseconds])
+            }
+            let done = try db.cachedStatement(sql: "DELETE FROM replay_queue WHERE id = ? AND destination = ?")
+            for id in settlement.replayedIds { try done.execute(arguments: [id, destination]) }
+        }
+    }
+
+    public func setDisabled(_ destination: String, reason: String?) async throws(StoreError) {
+        try await write("disabling \(destination)") { db in
+            try Self.ensureState(db, destination)
+            try db.execute(
+                sql: "UPDATE destination_state SET disabled_reason = ? WHERE destination = ?",
+                arguments: [reason, destination])
+        }
+    }
+
+    public func deadLetters(of destination: String, after id: Int64, limit: Int) async throws(StoreError) -> [DeadLetter] {
+        try await read("reading dead letters of \(destination)") { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT id, \(SQLiteSchema.eventColumns), attempts, last_status, last_error, failed_at
+                    FROM dead_letters WHERE destination = ? AND id > ? ORDER BY id LIMIT ?
+                    """,
+                arguments: [destination, id, limit])
+            var letters: [DeadLetter] = []
+            while let row = try rows.next() {
+                letters.append(
+                    DeadLetter(
+                        id: row[0], event: try Self.storedEvent(row, at: 1), attempts: row[13], lastStatus: row[14],
+                        lastError: row[15], failedAt: Timestamp(milliseconds: row[16])))
+            }
+            return letters
+        }
+    }
+
+    public func requeueDeadLetters(of destination: String, ids: [Int64]?) async throws(StoreError) -> Int {
+        try await write("re-queueing dead letters of \(destination)") { db in
+            if let ids {
+                var moved = 0
+                let copy = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO replay_queue (destination, \(SQLiteSchema.eventColumns))
+                        SELECT destination, \(SQLiteSchema.eventColumns) FROM dead_letters WHERE destination = ? AND id = ?
+                        """)
+                let delete = try db.cachedStatement(sql: "DELETE FROM dead_letters WHERE destination = ? AND id = ?")
+                for id in ids {
+                    try copy.execute(arguments: [destination, id])
+                    moved += db.changesCount
+                    try delete.execute(arguments: [destination, id])
+                }
+                return moved
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO replay_queue (destination, \(SQLiteSchema.eventColumns))
+                    SELECT destination, \(SQLiteSchema.eventColumns) FROM dead_letters WHERE destination = ? ORDER BY id
+                    """,
+                arguments: [destination])
+            let moved = db.changesCount
+            try db.execute(sql: "DELETE FROM dead_letters WHERE destination = ?", arguments: [destination])
+            return moved
+        }
+    }
+
+    public func enqueueReplay(for destination: String, receivedFrom from: Timestamp, to: Timestamp) async throws(StoreError)
+        -> Int
+    {
+        try await write("queueing a replay to \(destination)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO replay_queue (destination, \(SQLiteSchema.eventColumns))
+                    SELECT ?, \(SQLiteSchema.eventColumns) FROM events WHERE received_at BETWEEN ? AND ? ORDER BY seq
+                    """,
+                arguments: [destination, from.milliseconds, to.milliseconds])
+            return db.changesCount
+        }
+    }
+
+    public func replayQueue(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+        try await read("reading the replay queue of \(destination)") { db in
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT id, \(SQLiteSchema.eventColumns) FROM replay_queue WHERE destination = ? ORDER BY id LIMIT ?",
+                arguments: [destination, limit])
+            var queued: [QueuedEvent] = []
+            while let row = try rows.next() {
+                queued.append(QueuedEvent(id: row[0], stored: try Self.storedEvent(row, at: 1)))
+            }
+            return queued
+        }
+    }
+
+    public func queueCounts(of destination: String) async throws(StoreError) -> (replay: Int, deadLetters: Int) {
+        try await read("counting queues of \(destination)") { db in
+            let replay = try Int.fetchOne(db, sql: "SELECT count(*) FROM replay_queue WHERE destination = ?", arguments: [destination]) ?? 0
+            let dead = try Int.fetchOne(db, sql: "SELECT count(*) FROM dead_letters WHERE destination = ?", arguments: [destination]) ?? 0
+            return (replay, dead)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func ensureState(_ db: Database, _ destination: String) throws {
+        try db.execute(
+            sql: "INSERT INTO destination_state (destination) VALUES (?) ON CONFLICT (destination) DO NOTHING",
+            arguments: [destination])
+    }
+
+    static func eventArguments(_ stored: StoredEvent) -> StatementArguments {
+        let event = stored.event
+        return [
+            stored.sequence, event.source, event.messageId, event.type.rawValue, event.userId, event.anonymousId,
+            event.eventName, event.previousId, event.groupId, event.timestamp.milliseconds,
+            event.receivedAt.milliseconds, Data(event.body),
+        ]
+    }
+
+    func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, "\(what) in \(path) failed: \(error)")
+        }
+    }
+
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, "\(what) in \(path) failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// A real HTTP server on a free loopback port that answers a programmed sequence — `[503, 503, 200]` —
+/// and records every request. Destination tests send to it for real.
+public final class ScriptedHTTPServer: Sendable {
+    /// One programmed answer.
+    public struct Reply: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: String
+        /// Never answer until the server stops (a hanging destination).
+        public var hang: Bool
+
+        public init(_ status: Int, headers: [(String, String)] = [], body: String = "", hang: Bool = false) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.hang = hang
+        }
+
+        public static let ok = Reply(200, body: "{}")
+        public static let hangs = Reply(200, hang: true)
+    }
+
+    /// A request as received.
+    public struct Recorded: Sendable {
+        public var method: String
+        public var path: String
+        public var headers: [String: String]
+        public var body: [UInt8]
+        public var at: ContinuousClock.Instant
+
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    struct State {
+        var script: [Reply]
+        var then: Reply
+        var requests: [Recorded] = []
+        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    let state: Locked<State>
+    let releaseHangs: Locked<[CheckedContinuation<Void, Never>]>
+    let stopped: Locked<Bool>
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    public let port: Int
+
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Starts the server. `script` is answered in order, then `then` forever.
+    public static func start(script: [Reply] = [], then: Reply = .ok) async throws -> ScriptedHTTPServer {
+        let state = Locked(State(script: script, then: then))
+        let releaseHangs = Locked<[CheckedContinuation<Void, Never>]>([])
+        let stopped = Locked(false)
+        let router = Router()
+        router.on("{path+}", method: .post) { request, context in try await answer(request, state, releaseHangs, stopped) }
+        router.on("{path+}", method: .put) { request, context in try await answer(request, state, releaseHangs, stopped) }
+        router.on("{path+}", method: .get) { request, context in try await answer(request, state, releaseHangs, stopped) }
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "scripted-server")
+        logger.logLevel = .critical
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+        let group = ServiceGroup(services: [app], logger: logger)
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = await iterator.next() ?? 0
+        return ScriptedHTTPServer(state: state, releaseHangs: releaseHangs, stopped: stopped, group: group, task: task, port: port)
+    }
+
+    init(
+        state: Locked<State>, releaseHangs: Locked<[CheckedContinuation<Void, Never>]>, stopped: Locked<Bool>,
+        group: ServiceGroup, task: Task<Void, any Error>, port: Int
+    ) {
+        self.state = state
+        self.releaseHangs = releaseHangs
+        self.stopped = stopped
+        self.group = group
+        self.task = task
+        self.port = port
+    }
+
+    static func answer(
+        _ request: Request, _ state: Locked<State>, _ releaseHangs: Locked<[CheckedContinuation<Void, Never>]>,
+        _ stopped: Locked<Bool>
+    ) async throws -> Response {
+        let body = try await request.body.collect(upTo: 100_000_000)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let recorded = Recorded(
+            method: request.method.rawValue, path: request.uri.path, headers: headers,
+            body: Array(body.readableBytesView), at: .now)
+        let (reply, ready) = state.withLock { state -> (Reply, [CheckedContinuation<Void, Never>]) in
+            state.requests.append(recorded)
+            let reply = state.script.isEmpty ? state.then : state.script.removeFirst()
+            let count = state.requests.count
+            let ready = state.waiters.filter { $0.count <= count }.map(\.continuation)
+            state.waiters.removeAll { $0.count <= count }
+            return (reply, ready)
+        }
+        for waiter in ready { waiter.resume() }
+        if reply.hang {
+            await withCheckedContinuation { continuation in
+                let now = stopped.withLock { $0 }
+                if now {
+                    continuation.resume()
+                } else {
+                    releaseHangs.withLock { $0.append(continuation) }
+                }
+            }
+        }
+        var fields = HTTPFields()
+        for (name, value) in reply.headers {
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
+        fields[.contentType] = "application/json"
+        return Response(
+            status: HTTPResponse.Status(code: reply.status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
+    }
+
+    /// Every request received so far, in order.
+    public var requests: [Recorded] { state.withLock { $0.requests } }
+
+    /// Waits until at least `count` requests arrived (or `timeout` passed) and returns them all.
+    @discardableResult
+    public func waitForRequests(_ count: Int, timeout: Duration = .seconds(30)) async -> [Recorded] {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: timeout) }  // a deadline, not a wait for work
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let ready = self.state.withLock { state -> Bool in
+                        if state.requests.count >= count { return true }
+                        state.waiters.append((count, continuation))
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        return requests
+    }
+
+    /// Replaces what the server answers from now on (e.g. fix a failing receiver).
+    public func program(_ script: [Reply], then: Reply = .ok) {
+        state.withLock {
+            $0.script = script
+            $0.then = then
+        }
+        // Requests hanging now are released with the new answer's status.
+        let hanging = releaseHangs.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for continuation in hanging { continuation.resume() }
+    }
+
+    public func stop() async {
+        stopped.withLock { $0 = true }
+        let hanging = releaseHangs.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for continuation in hanging { continuation.resume() }
+        // Resume waiters so no test hangs on a stopped server.
+        let waiters = state.withLock { state in
+            defer { state.waiters = [] }
+            return state.waiters.map(\.continuation)
+        }
+        for waiter in waiters { waiter.resume() }
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value  // the server's own shutdown error is not the test's concern
+    }
+}
