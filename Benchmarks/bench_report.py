@@ -162,7 +162,7 @@ def warnings_for(rec):
     if d["socket_errors"]:
         out.append(f"{tag}: socket errors connect {w['errors_connect']} read {w['errors_read']} "
                    f"write {w['errors_write']} timeout {w['errors_timeout']}")
-    if rec["phase"] == "nginx":
+    if rec["phase"].startswith("nginx"):
         return out
     m = rec.get("metrics") or {}
     statuses = {k: int(v) for k, v in m.get("requests_by_status", {}).items() if k != "200"}
@@ -264,10 +264,11 @@ def cmd_render(a):
     recs = load(a.results)
     machine = json.load(open(a.machine))
     fsync = json.load(open(a.fsync))
-    by = {p: [r for r in recs if r["phase"] == p] for p in ("nginx", "single", "batch", "half")}
+    by = {p: [r for r in recs if r["phase"] == p] for p in ("nginx", "nginx-static", "single", "batch", "half")}
     D = {p: [derive(r) for r in rs] for p, rs in by.items()}
 
     nginx_rps = med([d["rps"] for d in D["nginx"]])
+    static_rps = med([d["rps"] for d in D["nginx-static"]])
     single_eps = med([d["acked_eps"] for d in D["single"]])
     single_stored = med([d.get("stored_eps") for d in D["single"]])
     single_p50 = med([d["p50_ms"] for d in D["single"]])
@@ -282,6 +283,7 @@ def cmd_render(a):
     half_rate = med([d["acked_eps"] for d in D["half"]])
     half_target = med([r.get("target_rate") for r in by["half"]])
     ratio = single_eps / nginx_rps if single_eps and nginx_rps else None
+    ratio_static = single_eps / static_rps if single_eps and static_rps else None
     # Paired ratios: round i's single run against round i's nginx run.
     nginx_by_run = {r["run"]: derive(r)["rps"] for r in by["nginx"]}
     paired = [derive(r)["acked_eps"] / nginx_by_run[r["run"]] for r in by["single"] if nginx_by_run.get(r["run"])]
@@ -339,13 +341,19 @@ def cmd_render(a):
     L.append("")
     L.append("| Measure | Result | Target (issue) | |")
     L.append("|---|---:|---|---|")
-    L.append(f"| nginx static 200 (ceiling) | {fmt_int(nginx_rps)} req/s | | |")
+    L.append(f"| nginx static 200 (the ceiling; same wrk script: a new body and messageId per request) "
+             f"| {fmt_int(nginx_rps)} req/s | | |")
+    if static_rps:
+        L.append(f"| nginx static 200, wrk's fast path (one request built once; the client costs nothing) "
+                 f"| {fmt_int(static_rps)} req/s | | |")
     L.append(f"| Single-event `/v1/track`, acknowledged | {fmt_int(single_eps)} events/s | | |")
     L.append(f"| Single-event, stored (count in SQLite / duration) | {fmt_int(single_stored)} events/s | | |")
     L.append(f"| Single-event p50 / p99 | {fmt_ms(single_p50)} / {fmt_ms(single_p99)} ms | | |")
     L.append(f"| Single-event ratio to nginx | {'n/a' if ratio is None else f'{ratio:.3f}×'}"
              f"{'' if not paired else ' (per round: ' + ', '.join(f'{p:.3f}' for p in paired) + ')'} "
              f"| ≥ {TARGET_RATIO}× | {verdict(ok_ratio)} |")
+    if ratio_static:
+        L.append(f"| Single-event ratio to nginx on wrk's fast path | {ratio_static:.3f}× | | |")
     L.append(f"| Batch `/v1/batch` × {machine['batch_size']}, stored | {fmt_int(batch_stored)} events/s "
              f"({fmt_int(batch_rps)} req/s) | ≥ {TARGET_BATCH_EPS:,} events/s | {verdict(ok_batch)} |")
     L.append(f"| Batch p50 / p99 | {fmt_ms(batch_p50)} / {fmt_ms(batch_p99)} ms | | |")
@@ -359,6 +367,15 @@ def cmd_render(a):
         mean, count, ms = commit[p]
         if mean is not None:
             mean_parts.append(f"{label} {mean:.1f} ({ms:.2f} ms per commit)")
+    cpu_parts = []
+    for p, label in (("nginx", "nginx"), ("single", "single-event"), ("batch", "batch"), ("half", "half load")):
+        srv = med([d.get("server_cores") for d in D[p]])
+        wrk = med([d.get("wrk_cores") for d in D[p]])
+        if srv is not None:
+            cpu_parts.append(f"{label} {srv:.2f} + wrk {wrk:.2f}")
+    if cpu_parts:
+        L.append(f"| CPU used, server + load generator (cores of {machine['nproc']}, median) "
+                 f"| {'; '.join(cpu_parts)} | | |")
     L.append(f"| Mean events per commit (`switchyard_commit_batch_events` sum/count) "
              f"| {'; '.join(mean_parts) if mean_parts else 'n/a'} | | |")
     L.append("")
@@ -370,12 +387,12 @@ def cmd_render(a):
     for r in recs:
         d = derive(r)
         check = "—"
-        if r["phase"] != "nginx":
+        if not r["phase"].startswith("nginx"):
             w = [x for x in warnings_for(r) if "MISMATCH" in x]
             check = "ok" if not w and r.get("stored") is not None else ("MISMATCH" if w else "n/a")
         L.append(f"| {r['phase']} | {r['run']} | {fmt_int(d['rps'])} | "
-                 f"{fmt_int(d['acked_eps']) if r['phase'] != 'nginx' else ''} | "
-                 f"{fmt_int(d.get('stored_eps')) if r['phase'] != 'nginx' else ''} | "
+                 f"{fmt_int(d['acked_eps']) if not r['phase'].startswith('nginx') else ''} | "
+                 f"{fmt_int(d.get('stored_eps')) if not r['phase'].startswith('nginx') else ''} | "
                  f"{fmt_ms(d['p50_ms'])} | {fmt_ms(d['p99_ms'])} | {fmt_ms(d['max_ms'])} | {d['non_2xx']} | "
                  f"{d['socket_errors']} | {check} | "
                  f"{'' if not r.get('rss_kb') else format(r['rss_kb'] / 1024, '.0f')} | "
@@ -413,10 +430,6 @@ def cmd_render(a):
         L.append("### Where the time goes")
         L.append("")
         with open(a.profile) as f:
-            L.append(f.read().rstrip())
-        L.append("")
-    if a.notes and os.path.exists(a.notes) and os.path.getsize(a.notes) > 0:
-        with open(a.notes) as f:
             L.append(f.read().rstrip())
         L.append("")
     L.append(END)
@@ -472,7 +485,6 @@ def main():
     d.add_argument("--machine", required=True)
     d.add_argument("--fsync", required=True)
     d.add_argument("--profile")
-    d.add_argument("--notes")
     d.add_argument("--command", required=True)
     d.add_argument("--out", required=True)
     d.add_argument("--quick", action="store_true")

@@ -60,11 +60,8 @@ local function event(n)
     '"ip":"203.0.113.7","userAgent":"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125"}}'
 end
 
-function request()
-  sent = sent + 1
-  if sent > max_requests then
-    wrk.thread:stop()
-  end
+-- The next request body: one event, or a batch of per_request events. Global: ingest-static.lua uses it.
+function make_body()
   local body
   if per_request == 1 and path ~= "/v1/batch" then
     counter = counter + 1
@@ -78,7 +75,19 @@ function request()
     body = '{"batch":[' .. table.concat(parts, ",") .. '],"sentAt":"' .. sent_at .. '"}'
   end
   body_bytes = #body
-  return wrk.format("POST", path, headers, body)
+  return body
+end
+
+function request_headers()
+  return headers
+end
+
+function request()
+  sent = sent + 1
+  if sent > max_requests then
+    wrk.thread:stop()
+  end
+  return wrk.format("POST", path, headers, make_body())
 end
 
 -- No delay() here: when a script defines one, wrk schedules every request through a timer, which costs

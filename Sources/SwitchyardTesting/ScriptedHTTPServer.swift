@@ -15,12 +15,15 @@ public final class ScriptedHTTPServer: Sendable {
         public var body: String
         /// Never answer until the server stops (a hanging destination).
         public var hang: Bool
+        /// Answer only after this long (a slow destination).
+        public var delay: Duration?
 
-        public init(_ status: Int, headers: [(String, String)] = [], body: String = "", hang: Bool = false) {
+        public init(_ status: Int, headers: [(String, String)] = [], body: String = "", hang: Bool = false, delay: Duration? = nil) {
             self.status = status
             self.headers = headers
             self.body = body
             self.hang = hang
+            self.delay = delay
         }
 
         public static let ok = Reply(200, body: "{}")
@@ -107,6 +110,7 @@ public final class ScriptedHTTPServer: Sendable {
             return (reply, ready)
         }
         for waiter in ready { waiter.resume() }
+        if let delay = reply.delay { try? await Task.sleep(for: delay) }  // cut short only by shutdown
         if reply.hang {
             await withCheckedContinuation { continuation in
                 let now = stopped.withLock { $0 }

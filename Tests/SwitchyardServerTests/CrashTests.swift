@@ -96,3 +96,68 @@ struct CrashTests {
         #expect(lost.isEmpty, "acknowledged but lost: \(lost.count) of \(acked.count)")
     }
 }
+
+@Suite("Delivery survives SIGKILL", .serialized)
+struct DeliveryCrashTests {
+    @Test func everyAcknowledgedEventIsDeliveredAfterARestart() async throws {
+        let receiver = try await ScriptedHTTPServer.start(then: .init(200, delay: .milliseconds(2)))
+        defer { Task { await receiver.stop() } }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-dcrash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("switchyard.yaml")
+        try """
+        server:
+          listen: 127.0.0.1:0
+        storage:
+          sqlite: \(directory.path)/data/switchyard.db
+        sources:
+          - name: website
+            write_key: crash-key
+        destinations:
+          - name: hook
+            type: webhook
+            url: \(receiver.url)/hook
+            batch: { max_events: 1 }
+            concurrency: 4
+        """.write(to: config, atomically: true, encoding: .utf8)
+
+        let child = try await ChildGateway(config: config, workingDirectory: directory)
+        let credentials = "Basic " + Data("crash-key:".utf8).base64EncodedString()
+        var acknowledged: [String] = []
+        for round in 0..<20 {
+            let ids = (0..<50).map { "r\(round)-\($0)" }
+            let batch = ids.map { #"{"type":"track","userId":"u","event":"Load","messageId":"\#($0)"}"# }
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(child.port)/v1/batch")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: credentials)
+            request.body = .bytes(ByteBuffer(string: #"{"batch":[\#(batch.joined(separator: ","))]}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1_000_000)
+            if response.status == .ok { acknowledged += ids }
+        }
+        #expect(acknowledged.count == 1000)
+        // Kill it while deliveries are in flight.
+        await receiver.waitForRequests(100)
+        child.kill(SIGKILL)
+        _ = await child.waitForExit()
+        let beforeRestart = receiver.requests.count
+        #expect(beforeRestart < 1000, "the kill came mid-delivery")
+
+        let restarted = try await ChildGateway(config: config, workingDirectory: directory)
+        func delivered() -> [String: Set<String>] {
+            var byMessage: [String: Set<String>] = [:]
+            for request in receiver.requests {
+                guard let id = (try? JSONValue.parse(request.body))?["messageId"]?.stringValue else { continue }  // every body is one event
+                byMessage[id, default: []].insert(request.headers["webhook-id"] ?? "")
+            }
+            return byMessage
+        }
+        try await waitUntil(timeout: .seconds(60)) { Set(delivered().keys).isSuperset(of: acknowledged) }
+        let byMessage = delivered()
+        #expect(Set(byMessage.keys).isSuperset(of: acknowledged), "every acknowledged event reached the destination")
+        #expect(byMessage.values.allSatisfy { $0.count == 1 }, "a re-sent event carries the same webhook-id")
+        restarted.kill(SIGTERM)
+        #expect(await restarted.waitForExit() == 0)
+    }
+}

@@ -42,7 +42,7 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func appendsInOrderWithGrowingSequences(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        try await withStore(backend) { (store) async throws in
             let results = try await store.append([Self.event("m1"), Self.event("m2"), Self.event("m3")], dedupeWindow: .seconds(3600))
             let sequences = results.compactMap { result -> Int64? in
                 if case .stored(let sequence) = result { return sequence }
@@ -59,7 +59,7 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func readsBackEveryFieldExactly(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        try await withStore(backend) { (store) async throws in
             var event = Self.event("m1")
             event.previousId = "p"
             event.groupId = "g"
@@ -75,7 +75,7 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func pagesThroughTheLogBySequence(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        try await withStore(backend) { (store) async throws in
             _ = try await store.append((0..<25).map { Self.event("m\($0)") }, dedupeWindow: .seconds(1))
             var seen: [String] = []
             var position: Int64 = 0
@@ -91,7 +91,7 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func dedupesByMessageIdPerSourceWithinTheWindow(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        try await withStore(backend) { (store) async throws in
             let window = Duration.seconds(3600)
             let first = try await store.append([Self.event("m1"), Self.event("m1")], dedupeWindow: window)
             #expect(first.count == 2)
@@ -108,7 +108,7 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func purgedDedupeKeysNoLongerBlock(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        try await withStore(backend) { (store) async throws in
             _ = try await store.append([Self.event("old"), Self.event("new", at: Self.t0 + .seconds(100))], dedupeWindow: .seconds(86400))
             let removed = try await store.purgeDedupe(olderThan: Self.t0 + .seconds(50))
             #expect(removed == 1)
@@ -119,7 +119,7 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func reportsReachabilityAndDiskUsage(_ backend: Backend) async throws {
-        try await withStore(backend) { store in
+        try await withStore(backend) { (store) async throws in
             try await store.checkReachable()
             let before = await store.diskUsage()
             _ = try await store.append((0..<500).map { Self.event("m\($0)") }, dedupeWindow: .seconds(1))

@@ -1,0 +1,102 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardStore
+import Testing
+
+/// The delivery half of the storage contract, run against every back end.
+@Suite("Delivery store contract")
+struct DeliveryStoreContractTests {
+    typealias Backend = StoreContractTests.Backend
+
+    func withStore(_ backend: Backend, _ body: (any EventStore) async throws -> Void) async throws {
+        let (store, cleanup) = try await backend.open()
+        do {
+            try await body(store)
+            await cleanup()
+        } catch {
+            await cleanup()
+            throw error
+        }
+    }
+
+    func stored(_ store: any EventStore, _ count: Int, from: Int = 0, at time: Timestamp = StoreContractTests.t0) async throws -> [StoredEvent] {
+        _ = try await store.append((from..<from + count).map { StoreContractTests.event("m\($0)", at: time) }, dedupeWindow: .seconds(1))
+        return try await store.events(after: 0, limit: 100_000).filter { $0.event.messageId.hasPrefix("m") }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func aNewDestinationStartsAtZero(_ backend: Backend) async throws {
+        try await withStore(backend) { (store) async throws in
+            #expect(try await store.progress(of: "hook") == DestinationProgress())
+            #expect(try await store.headSequence() == 0)
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func settlingMovesThePositionAndCounts(_ backend: Backend) async throws {
+        try await withStore(backend) { (store) async throws in
+            let events = try await stored(store, 5)
+            let head = try await store.headSequence()
+            #expect(head == events.last?.sequence)
+            let letter = NewDeadLetter(event: events[1], attempts: 3, lastStatus: 400, lastError: "bad")
+            try await store.settle(
+                DeliverySettlement(position: events[2].sequence, delivered: 2, deadLetters: [letter], replayedIds: [], at: StoreContractTests.t0),
+                for: "hook")
+            let progress = try await store.progress(of: "hook")
+            #expect(progress.position == events[2].sequence)
+            #expect(progress.deliveredTotal == 2)
+            #expect(progress.deadLetteredTotal == 1)
+            #expect(try await store.receivedAt(ofFirstEventAfter: events[2].sequence) == events[3].event.receivedAt)
+            #expect(try await store.receivedAt(ofFirstEventAfter: head) == nil)
+            // A position never moves back.
+            try await store.settle(DeliverySettlement(position: events[0].sequence, delivered: 0, deadLetters: [], replayedIds: [], at: StoreContractTests.t0), for: "hook")
+            #expect(try await store.progress(of: "hook").position == events[2].sequence)
+            #expect(try await store.progress(of: "other") == DestinationProgress())
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func deadLettersAreListedAndRequeued(_ backend: Backend) async throws {
+        try await withStore(backend) { (store) async throws in
+            let events = try await stored(store, 4)
+            let letters = events.map { NewDeadLetter(event: $0, attempts: 1, lastStatus: nil, lastError: "timeout") }
+            try await store.settle(DeliverySettlement(position: nil, delivered: 0, deadLetters: letters, replayedIds: [], at: StoreContractTests.t0), for: "hook")
+            let listed = try await store.deadLetters(of: "hook", after: 0, limit: 10)
+            #expect(listed.map(\.event) == events)
+            #expect(listed.first?.lastError == "timeout")
+            #expect(listed.first?.lastStatus == nil)
+            let page = try await store.deadLetters(of: "hook", after: listed[1].id, limit: 1)
+            #expect(page.map(\.event.event.messageId) == ["m2"])
+            #expect(try await store.deadLetters(of: "other", after: 0, limit: 10).isEmpty)
+
+            #expect(try await store.requeueDeadLetters(of: "hook", ids: [listed[0].id, listed[3].id, 999_999]) == 2)
+            #expect(try await store.queueCounts(of: "hook") == (replay: 2, deadLetters: 2))
+            #expect(try await store.requeueDeadLetters(of: "hook", ids: nil) == 2)
+            let queue = try await store.replayQueue(of: "hook", limit: 10)
+            #expect(queue.map(\.stored.event.messageId) == ["m0", "m3", "m1", "m2"])
+            try await store.settle(DeliverySettlement(position: nil, delivered: 2, deadLetters: [], replayedIds: queue.prefix(2).map(\.id), at: StoreContractTests.t0), for: "hook")
+            #expect(try await store.replayQueue(of: "hook", limit: 10).map(\.stored.event.messageId) == ["m1", "m2"])
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func aTimeRangeIsQueuedForReplay(_ backend: Backend) async throws {
+        try await withStore(backend) { (store) async throws in
+            _ = try await stored(store, 2, at: StoreContractTests.t0)
+            _ = try await stored(store, 2, from: 2, at: StoreContractTests.t0 + .seconds(60))
+            let count = try await store.enqueueReplay(for: "hook", receivedFrom: StoreContractTests.t0 + .seconds(30), to: StoreContractTests.t0 + .seconds(90))
+            #expect(count == 2)
+            #expect(try await store.replayQueue(of: "hook", limit: 10).map(\.stored.event.messageId) == ["m2", "m3"])
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func disablingIsRemembered(_ backend: Backend) async throws {
+        try await withStore(backend) { (store) async throws in
+            try await store.setDisabled("hook", reason: "HTTP 410")
+            #expect(try await store.progress(of: "hook").disabledReason == "HTTP 410")
+            try await store.setDisabled("hook", reason: nil)
+            #expect(try await store.progress(of: "hook").disabledReason == nil)
+        }
+    }
+}
