@@ -4,8 +4,8 @@ records into the ingest section of BENCHMARKS.md.
 
     bench_report.py record --phase P --run N --events-per-request E --wrk-out FILE
                            [--metrics FILE] [--stored N] [--rss-kb N] [--log FILE]
-                           [--target-rate R] [--delay-ms D]          -> one JSON line on stdout
-    bench_report.py half-load RESULTS.jsonl CONNECTIONS              -> "TARGET_RATE DELAY_MS"
+                           [--cpu W,M,S,C] [--target-rate R]         -> one JSON line on stdout
+    bench_report.py half-load RESULTS.jsonl                          -> half the median single-event rate
     bench_report.py check RESULTS.jsonl                              -> warnings for the last record
     bench_report.py render --results R --machine M --fsync F [--profile P] --command C
                            --out BENCHMARKS.md [--quick] [--no-write]
@@ -154,6 +154,9 @@ def warnings_for(rec):
     tag = f'{rec["phase"]} run {rec["run"]}'
     per = rec["events_per_request"]
     w = rec["wrk"]
+    if rec.get("max_requests") and w["requests"] >= rec["max_requests"] - CONNECTIONS:
+        out.append(f"{tag}: INVALID — wrk hit the request-count bound ({rec['max_requests']:,}) before the time "
+                   "bound, so its rate (requests / full duration) is too low; raise MAX_*_REQUESTS in scripts/bench")
     if d.get("other_cores", 0) > OTHER_LOAD_WARN:
         out.append(f"{tag}: the machine was not quiet — other processes used {d['other_cores']:.2f} cores "
                    "during the run (figures of this run are pessimistic)")
@@ -164,6 +167,9 @@ def warnings_for(rec):
                    f"write {w['errors_write']} timeout {w['errors_timeout']}")
     if rec["phase"].startswith("nginx"):
         return out
+    if rec.get("target_rate") and d["acked_eps"] < 0.9 * rec["target_rate"]:
+        out.append(f"{tag}: achieved {d['acked_eps']:,.0f} events/s, under the {rec['target_rate']:,.0f} offered "
+                   "(all connections busy: the gateway could not keep up at this rate)")
     m = rec.get("metrics") or {}
     statuses = {k: int(v) for k, v in m.get("requests_by_status", {}).items() if k != "200"}
     if statuses:
@@ -221,10 +227,10 @@ def cmd_record(a):
     if a.cpu:
         wall, busy, server, wrk = (float(x) for x in a.cpu.split(","))
         rec["cpu"] = {"wall_s": wall, "machine_s": busy, "server_s": server, "wrk_s": wrk}
+    if a.max_requests:
+        rec["max_requests"] = int(a.max_requests)
     if a.target_rate:
         rec["target_rate"] = float(a.target_rate)
-    if a.delay_ms:
-        rec["delay_ms"] = float(a.delay_ms)
     if a.log:
         problems = count_log_problems(a.log)
         rec["log_lines"] = len(problems)
@@ -237,9 +243,7 @@ def cmd_half_load(a):
     rate = med([derive(r)["acked_eps"] for r in recs])
     if not rate:
         raise SystemExit("bench_report: no single-event runs to take half of")
-    target = rate / 2
-    delay_ms = a.connections * 1000.0 / target
-    print(f"{target:.0f} {delay_ms:.3f}")
+    print(f"{rate / 2:.0f}")
 
 
 def cmd_check(a):
@@ -325,8 +329,17 @@ def cmd_render(a):
     L.append(f"- **Date**: {machine['date']}")
     L.append(f"- **Machine**: {machine['nproc']} cores ({machine['cpu']}), {machine['memory']} RAM, "
              f"kernel {machine['kernel']}, {machine['os']}; data dir on {fsync.get('filesystem', '?')}")
-    L.append(f"- **Source**: commit `{machine['commit']}`{' + uncommitted changes' if machine.get('dirty') else ''}, "
-             f"release build (`swift build -c release --scratch-path .build-release`), {machine['swift']}")
+    measured = machine.get("measured", "worktree")
+    if measured == "head":
+        source = (f"commit `{machine['commit']}` “{machine.get('commit_subject', '')}” (HEAD, exported to `.build-release/head-src`"
+                  f"{'; the uncommitted changes in the working tree are not measured' if machine.get('dirty') else ''}), "
+                  "release build (`swift build -c release`)")
+    elif measured == "binary":
+        source = f"a given binary (`BENCH_BINARY`), working tree at commit `{machine['commit']}`"
+    else:
+        source = (f"commit `{machine['commit']}`{' + uncommitted changes (working tree)' if machine.get('dirty') else ''}, "
+                  "release build (`swift build -c release --scratch-path .build-release`)")
+    L.append(f"- **Source**: {source}, {machine['swift']}")
     L.append(f"- **Load**: {machine['wrk']}, 1 thread, {CONNECTIONS} connections, "
              f"{machine['duration']} s per run, {runs} run(s) per phase, median reported; {machine['nginx']} "
              "(1 worker, `return 200`, access log off) as the ceiling; load generator and server share the cores; "
@@ -357,7 +370,7 @@ def cmd_render(a):
     L.append(f"| Batch `/v1/batch` × {machine['batch_size']}, stored | {fmt_int(batch_stored)} events/s "
              f"({fmt_int(batch_rps)} req/s) | ≥ {TARGET_BATCH_EPS:,} events/s | {verdict(ok_batch)} |")
     L.append(f"| Batch p50 / p99 | {fmt_ms(batch_p50)} / {fmt_ms(batch_p99)} ms | | |")
-    L.append(f"| Half load: offered ≈ {fmt_int(half_target)}, achieved {fmt_int(half_rate)} events/s — p50 / p99 "
+    L.append(f"| Half load (paced): offered {fmt_int(half_target)}, achieved {fmt_int(half_rate)} events/s — p50 / p99 "
              f"| {fmt_ms(half_p50)} / {fmt_ms(half_p99)} ms | p99 ≤ {TARGET_HALF_P99_MS:g} ms | {verdict(ok_half)} |")
     L.append(f"| Disk: 4 KB write + `fdatasync`, p50 / p99 ({fsync['iterations']} iterations) "
              f"| {fmt_ms(fsync['p50_ms'])} / {fmt_ms(fsync['p99_ms'])} ms (max {fmt_ms(fsync['max_ms'])}) | | |")
@@ -473,11 +486,10 @@ def main():
     r.add_argument("--rss-kb")
     r.add_argument("--cpu", help="WALL,MACHINE_BUSY,SERVER,WRK seconds over the wrk run")
     r.add_argument("--log")
+    r.add_argument("--max-requests")
     r.add_argument("--target-rate")
-    r.add_argument("--delay-ms")
     h = sub.add_parser("half-load")
     h.add_argument("results")
-    h.add_argument("connections", type=int)
     c = sub.add_parser("check")
     c.add_argument("results")
     d = sub.add_parser("render")

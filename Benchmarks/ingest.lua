@@ -1,11 +1,11 @@
 -- wrk script for the ingest benchmark (scripts/bench). One script for every phase:
 --
---   wrk ... -s Benchmarks/ingest.lua URL -- PATH EVENTS_PER_REQUEST DELAY_MS RUN_TAG MAX_REQUESTS
+--   wrk ... -s Benchmarks/ingest.lua URL -- PATH EVENTS_PER_REQUEST PACE RUN_TAG MAX_REQUESTS
 --
 --   PATH                /v1/track (one event per request) or /v1/batch (EVENTS_PER_REQUEST events)
 --   EVENTS_PER_REQUEST  1 for /v1/track; N for /v1/batch
---   DELAY_MS            read only by ingest-paced.lua: each connection waits this long after every
---                       response (the half-load phase); pass 0 here
+--   PACE                read only by ingest-paced.lua: the target rate, requests per second for the
+--                       thread (the half-load phase); pass 0 here
 --   RUN_TAG             integer mixed into every messageId so no two runs share an id
 --   MAX_REQUESTS        per thread; the thread stops after this many requests (wrk's -d bounds time,
 --                       this bounds the count)
@@ -26,7 +26,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local path, per_request, delay_ms, run_tag, max_requests
+local path, per_request, pace, run_tag, max_requests
 local counter = 0
 local sent = 0
 local stamp, sent_at
@@ -39,7 +39,7 @@ local headers = {
 function init(args)
   path = args[1] or "/v1/track"
   per_request = tonumber(args[2] or "1")
-  delay_ms = tonumber(args[3] or "0")
+  pace = tonumber(args[3] or "0")
   run_tag = tonumber(args[4] or "0") % 0x100000000
   max_requests = tonumber(args[5] or "100000000")
   -- A current timestamp, so that retention or clock-skew rules never treat the events as old.
@@ -92,8 +92,8 @@ end
 
 -- No delay() here: when a script defines one, wrk schedules every request through a timer, which costs
 -- throughput even at 0 ms. ingest-paced.lua adds it for the half-load phase.
-function pacing_delay_ms()
-  return delay_ms
+function pacing_rate()
+  return pace
 end
 
 function done(summary, latency, requests)

@@ -45,7 +45,8 @@ public final class DeliveryService: Service, Sendable {
                 concurrency: settings.concurrency, rateLimit: settings.rateLimit,
                 retry: RetryPolicy(
                     initialBackoff: settings.retry.initialBackoff, maxBackoff: settings.retry.maxBackoff,
-                    maxAge: settings.retry.maxAge, maxAttempts: settings.retry.maxAttempts))
+                    maxAge: settings.retry.maxAge, maxAttempts: settings.retry.maxAttempts),
+                anonymous: settings.anonymous)
             workers[settings.name] = DestinationWorker(
                 configuration: configuration, destination: destination, store: store, signal: signal, clock: clock,
                 logger: logger, metrics: DeliveryMetrics(factory: metrics))
@@ -59,6 +60,8 @@ public final class DeliveryService: Service, Sendable {
     }
 
     public func run() async throws {
+        // A service that returns early stops the whole gateway, so with nothing to deliver it just waits.
+        if workers.isEmpty { try? await gracefulShutdown() }
         await withTaskGroup(of: Void.self) { group in
             for worker in workers.values {
                 group.addTask { await worker.run() }
@@ -79,6 +82,9 @@ public final class DeliveryService: Service, Sendable {
             var status = DestinationStatus(name: settings.name, type: settings.type)
             status.delivered = progress.deliveredTotal
             status.deadLettered = counts.deadLetters
+            status.held = try await store.holdCount(of: settings.name)
+            status.dropped = progress.droppedTotal
+            status.holdExpired = progress.holdExpiredTotal
             status.lagEvents = max(0, head - progress.position) + Int64(counts.replay)
             if let oldest = try await store.receivedAt(ofFirstEventAfter: progress.position) {
                 status.lagSeconds = max(0, Double((clock.now() - oldest).milliseconds) / 1000)

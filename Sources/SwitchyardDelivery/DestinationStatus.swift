@@ -16,6 +16,10 @@ public struct DestinationStatus: Sendable, Equatable {
     public var retrying: Int
     /// Events parked for identity (`anonymous: hold`).
     public var held: Int
+    /// Anonymous events dropped by `anonymous: drop`.
+    public var dropped: Int64 = 0
+    /// Held events dropped after `hold_ttl`.
+    public var holdExpired: Int64 = 0
     public var deadLettered: Int
     /// Events in the log not yet handled for this destination (includes ones its filter will skip).
     public var lagEvents: Int64

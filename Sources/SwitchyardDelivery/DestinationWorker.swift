@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import ServiceLifecycle
+import SwitchyardConfig
 import SwitchyardCore
 import SwitchyardDestinations
 import SwitchyardStore
@@ -28,6 +29,8 @@ final class DestinationWorker: Sendable {
         var concurrency: Int
         var rateLimit: Double?
         var retry: RetryPolicy
+        /// What to do with events of people not known yet (SPEC §4 `anonymous:`).
+        var anonymous: AnonymousPolicy = .forward
         /// How long an idle worker sleeps before looking at the replay queue again (it wakes at once for
         /// new log events).
         var idlePoll: Duration = .seconds(1)
@@ -85,14 +88,23 @@ final class DestinationWorker: Sendable {
         var delivered = 0
         var deadLetters: [NewDeadLetter] = []
         var replayedIds: [Int64] = []
+        var held: [StoredEvent] = []
+        var releasedHoldIds: [Int64] = []
+        var dropped = 0
 
-        var isEmpty: Bool { position == nil && delivered == 0 && deadLetters.isEmpty && replayedIds.isEmpty }
+        var isEmpty: Bool {
+            position == nil && delivered == 0 && deadLetters.isEmpty && replayedIds.isEmpty && held.isEmpty
+                && releasedHoldIds.isEmpty && dropped == 0
+        }
 
         mutating func absorb(_ other: Pending) {
             if let position = other.position { self.position = max(self.position ?? position, position) }
             delivered += other.delivered
             deadLetters += other.deadLetters
             replayedIds += other.replayedIds
+            held += other.held
+            releasedHoldIds += other.releasedHoldIds
+            dropped += other.dropped
         }
     }
 
@@ -133,7 +145,10 @@ final class DestinationWorker: Sendable {
             }
             switch round {
             case .idle(let waitAtMost):
-                await commitIfDue(&pending, force: false)
+                if await commitIfDue(&pending, force: false) == .rewind {
+                    readPosition = await recordedPosition(fallback: readPosition)
+                    continue
+                }
                 let mark = readPosition
                 let wakeMark = wake.head
                 let interval = min(waitAtMost, destination.commitInterval ?? configuration.idlePoll, configuration.idlePoll)
@@ -145,21 +160,28 @@ final class DestinationWorker: Sendable {
                         group.cancelAll()
                     }
                 }
-            case .skip(let position):
+            case .skip(let position, let parked):
                 readPosition = position
-                pending.absorb(Pending(position: position))
-                await commitIfDue(&pending, force: false)
-            case .batches(let batches, let endPosition, let replayIds):
+                var result = parked
+                result.position = position
+                pending.absorb(result)
+                if await commitIfDue(&pending, force: false) == .rewind {
+                    readPosition = await recordedPosition(fallback: readPosition)
+                }
+            case .batches(let batches, let endPosition, let parked):
                 guard let settled = await deliver(batches) else {
                     // Disabled or shutting down mid-round: nothing of this round is recorded; it is sent again.
                     continue
                 }
-                var result = settled
+                var result = parked
+                result.delivered = settled.delivered
+                result.deadLetters = settled.deadLetters
                 result.position = endPosition
-                result.replayedIds = replayIds
-                if endPosition != nil { readPosition = endPosition! }  // nil: a replay round
+                if let endPosition { readPosition = endPosition }  // nil: a replay or release round
                 pending.absorb(result)
-                await commitIfDue(&pending, force: false)
+                if await commitIfDue(&pending, force: false) == .rewind {
+                    readPosition = await recordedPosition(fallback: readPosition)
+                }
             }
             await updateLag(position: readPosition)
         }
@@ -170,26 +192,32 @@ final class DestinationWorker: Sendable {
 
     enum Round {
         case idle(Duration)
-        case skip(Int64)
-        case batches([[(event: DeliveryEvent, source: StoredEvent)]], endPosition: Int64?, replayIds: [Int64])
+        /// The log moved on with nothing to send (filtered out, held or dropped).
+        case skip(Int64, Pending)
+        /// Batches to send; `endPosition` nil for replay and release rounds, which are outside the log
+        /// order. `Pending` carries the round's queue ids and the events it held or dropped.
+        case batches([[(event: DeliveryEvent, source: StoredEvent)]], endPosition: Int64?, Pending)
     }
 
-    /// Reads what to send next: the replay queue first, then the log after `position`.
+    /// Reads what to send next: the replay queue, then held events their merge released, then the log
+    /// after `position`.
     func collectRound(after position: Int64) async throws(StoreError) -> Round {
+        if let priority = try await priorityRound() { return priority }
         let capacity = configuration.maxEvents * configuration.concurrency
-        let queued = try await store.replayQueue(of: name, limit: capacity)
-        if !queued.isEmpty {
-            let entries = queued.compactMap { entry in routed(entry.stored).map { ($0, entry.stored) } }
-            return .batches(cut(entries), endPosition: nil, replayIds: queued.map(\.id))
-        }
         var routedEvents: [(event: DeliveryEvent, source: StoredEvent)] = []
+        var parked = Pending()
         var scanned = position
         var exhausted = false
         let page = max(capacity, 500)
         while routedEvents.count < capacity {
             let events = try await store.events(after: scanned, limit: page)
             for stored in events {
-                if let event = routed(stored) { routedEvents.append((event, stored)) }
+                switch route(stored) {
+                case .deliver(let event): routedEvents.append((event, stored))
+                case .skip: break
+                case .hold: parked.held.append(stored)
+                case .drop: parked.dropped += 1
+                }
                 scanned = stored.sequence
                 if routedEvents.count >= capacity { break }
             }
@@ -198,8 +226,11 @@ final class DestinationWorker: Sendable {
                 break
             }
         }
+        // A merge commits its identify and releases holds in one transaction: if this read saw the
+        // identify, the released events must go first, so look again before sending log events.
+        if let priority = try await priorityRound() { return priority }
         if routedEvents.isEmpty {
-            return scanned > position ? .skip(scanned) : .idle(configuration.idlePoll)
+            return scanned > position ? .skip(scanned, parked) : .idle(configuration.idlePoll)
         }
         // A partial batch waits for more events until its oldest event is max_wait old.
         if exhausted, routedEvents.count < configuration.maxEvents,
@@ -210,19 +241,72 @@ final class DestinationWorker: Sendable {
                 return .idle(configuration.maxWait - age)
             }
         }
-        return .batches(cut(routedEvents), endPosition: scanned, replayIds: [])
+        return .batches(cut(routedEvents), endPosition: scanned, parked)
     }
 
-    /// The event as this destination gets it, or nil when its filter or `integrations` leave it out.
-    func routed(_ stored: StoredEvent) -> DeliveryEvent? {
-        let event = stored.event
-        let facts = RoutingFacts(type: event.type, eventName: event.eventName, identified: event.userId != nil, body: event.body)
-        guard configuration.filter.accepts(facts, destination: configuration.name, type: configuration.type) else {
-            return nil
+    /// Replays and released holds, which go before the log.
+    func priorityRound() async throws(StoreError) -> Round? {
+        let capacity = configuration.maxEvents * configuration.concurrency
+        let queued = try await store.replayQueue(of: name, limit: capacity)
+        if !queued.isEmpty {
+            let entries = queued.compactMap { entry -> (DeliveryEvent, StoredEvent)? in
+                guard case .deliver(let event) = route(entry.stored, replaying: true) else { return nil }
+                return (event, entry.stored)
+            }
+            var parked = Pending()
+            parked.replayedIds = queued.map(\.id)
+            return .batches(cut(entries), endPosition: nil, parked)
         }
-        return DeliveryEvent(
-            sequence: stored.sequence, source: event.source, messageId: event.messageId, type: event.type,
-            receivedAt: event.receivedAt, timestamp: event.timestamp, resolvedUserId: event.userId, body: event.body)
+        guard configuration.anonymous == .hold else { return nil }
+        let released = try await store.releasableHolds(of: name, limit: capacity)
+        guard !released.isEmpty else { return nil }
+        let entries = released.compactMap { entry -> (DeliveryEvent, StoredEvent)? in
+            guard case .deliver(let event) = route(entry.stored, replaying: true) else { return nil }
+            return (event, entry.stored)
+        }
+        var parked = Pending()
+        parked.releasedHoldIds = released.map(\.id)
+        return .batches(cut(entries), endPosition: nil, parked)
+    }
+
+    enum Routing {
+        case deliver(DeliveryEvent)
+        case skip
+        case hold
+        case drop
+    }
+
+    /// What this destination does with a stored event: its filter and `integrations` decide whether it
+    /// wants it; `anonymous:` decides for events of people not known yet. An event identity resolved
+    /// after it was sent anonymously goes out under the person's id, its `anonymousId` kept.
+    func route(_ stored: StoredEvent, replaying: Bool = false) -> Routing {
+        let event = stored.event
+        let identified = stored.resolvedUserId != nil
+        let facts = RoutingFacts(type: event.type, eventName: event.eventName, identified: identified, body: event.body)
+        guard configuration.filter.accepts(facts, destination: configuration.name, type: configuration.type) else {
+            return .skip
+        }
+        if !identified, !replaying {
+            switch configuration.anonymous {
+            case .forward: break
+            case .hold: return .hold
+            case .drop: return .drop
+            }
+        }
+        var body = event.body
+        if event.userId == nil, let resolved = stored.resolvedUserId {
+            body = MessageRewrite.settingUserId(body, resolved)
+        }
+        let merge = stored.mergedAnonymousId.flatMap { anonymousId in
+            stored.resolvedUserId.map {
+                IdentityMerge(anonymousId: anonymousId, userId: $0, mergedAt: event.receivedAt, messageId: event.messageId)
+            }
+        }
+        return .deliver(
+            DeliveryEvent(
+                sequence: stored.sequence, source: event.source, messageId: event.messageId, type: event.type,
+                receivedAt: event.receivedAt, timestamp: event.timestamp, resolvedUserId: stored.resolvedUserId, body: body,
+                identityMerge: merge))
     }
 
     /// Cuts events into batches of at most `max_events` and `max_bytes` (a single larger event goes alone).
@@ -389,20 +473,31 @@ final class DestinationWorker: Sendable {
     // MARK: Recording
 
     /// Asks the destination to make delivered events durable and, when it has, records them.
-    func commitIfDue(_ pending: inout Pending, force: Bool) async {
-        guard !pending.isEmpty else { return }
+    enum CommitResult {
+        case done
+        /// The destination lost uncommitted work: read the log again from the recorded position.
+        case rewind
+    }
+
+    @discardableResult
+    func commitIfDue(_ pending: inout Pending, force: Bool) async -> CommitResult {
+        guard !pending.isEmpty else { return .done }
         let committed: Bool
         do {
             committed = try await destination.commit(force: force)
         } catch {
+            // Everything delivered since the last recorded commit is lost with the failed commit: forget it
+            // and read the log again from the recorded position.
             logger.error("the destination could not make delivered events durable; they will be sent again", metadata: ["switchyard.error": "\(error)"])
             record(error: "\(error)")
-            return
+            pending = Pending()
+            return .rewind
         }
-        guard committed else { return }
+        guard committed else { return .done }
         let settlement = DeliverySettlement(
             position: pending.position, delivered: pending.delivered, deadLetters: pending.deadLetters,
-            replayedIds: pending.replayedIds, at: clock.now())
+            replayedIds: pending.replayedIds, held: pending.held, releasedHoldIds: pending.releasedHoldIds,
+            dropped: pending.dropped, at: clock.now())
         do {
             try await store.settle(settlement, for: name)
             pending = Pending()
@@ -410,6 +505,21 @@ final class DestinationWorker: Sendable {
             // Kept pending: the next round tries to record it again; a crash now means re-delivery (at-least-once).
             logger.error("recording delivery progress failed", metadata: ["switchyard.error": "\(error)"])
         }
+        return .done
+    }
+
+    /// The position the store has recorded, to read again from after a lost commit.
+    func recordedPosition(fallback: Int64) async -> Int64 {
+        // Moving on from `fallback` would skip the lost events, so insist until shutdown.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                return try await store.progress(of: name).position
+            } catch {
+                logger.error("reading the recorded position failed; retrying", metadata: ["switchyard.error": "\(error)"])
+                await pause(.seconds(1))
+            }
+        }
+        return fallback
     }
 
     func updateLag(position: Int64) async {

@@ -48,7 +48,8 @@ public struct Gateway: Sendable {
         switch config.storage.backend {
         case .sqlite(let path):
             store = try SQLiteEventStore(
-                path: path, synchronous: config.storage.synchronous == .full ? .full : .normal)
+                path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,
+                identity: config.identity.policy)
         case .postgres:
             throw GatewayStartError(
                 "\(config.file): storage.postgres: this version of switchyard stores events in SQLite only; use storage.sqlite")
@@ -85,6 +86,7 @@ public struct Gateway: Sendable {
         OperationsController(store: store, registry: registry).addRoutes(to: router)
         let admin = router.group("api").add(middleware: AdminAuthMiddleware(token: config.server.adminToken))
         AdminDestinationsController(delivery: delivery).addRoutes(to: admin)
+        AdminIdentityController(store: store, clock: clock).addRoutes(to: admin)
 
         let application = Application(
             router: router,
@@ -100,7 +102,15 @@ public struct Gateway: Sendable {
             StoreCloser(store: store, logger: logger),
             committer,
             delivery,
-            DedupeExpiry(store: store, window: config.server.dedupeWindow, clock: clock, logger: logger),
+            RetentionPurge(
+                store: store,
+                rules: RetentionPurge.Rules(
+                    anonymousTTL: config.identity.anonymousTTL, identifiedTTL: config.retention.events,
+                    dedupeWindow: config.server.dedupeWindow,
+                    holdTTLs: Dictionary(
+                        config.destinations.filter { $0.anonymous == .hold }.map { ($0.name, $0.holdTTL) },
+                        uniquingKeysWith: { first, _ in first })),
+                clock: clock, logger: logger),
             application,
             gate,
         ]
@@ -116,6 +126,15 @@ public struct Gateway: Sendable {
                 gracefulShutdownSignals: signals,
                 cancellationSignals: [],
                 logger: logger))
+    }
+}
+
+extension IdentitySettings {
+    /// The rules the store applies while appending.
+    var policy: IdentityPolicy {
+        IdentityPolicy(
+            lateWindow: lateWindow, anonymousTTL: anonymousTTL, allowUserMerge: allowUserMerge,
+            mergeOnAnyEvent: mergeOnAnyEvent, maxAnonymousIds: maxAnonymousIDs)
     }
 }
 

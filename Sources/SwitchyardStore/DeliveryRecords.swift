@@ -7,13 +7,22 @@ public struct DestinationProgress: Sendable, Equatable {
     public var position: Int64
     public var deliveredTotal: Int64
     public var deadLetteredTotal: Int64
+    /// Anonymous events dropped by `anonymous: drop`.
+    public var droppedTotal: Int64
+    /// Held events dropped because they outlived `hold_ttl`.
+    public var holdExpiredTotal: Int64
     /// Why the destination was disabled (410, …); nil while active.
     public var disabledReason: String?
 
-    public init(position: Int64 = 0, deliveredTotal: Int64 = 0, deadLetteredTotal: Int64 = 0, disabledReason: String? = nil) {
+    public init(
+        position: Int64 = 0, deliveredTotal: Int64 = 0, deadLetteredTotal: Int64 = 0, droppedTotal: Int64 = 0,
+        holdExpiredTotal: Int64 = 0, disabledReason: String? = nil
+    ) {
         self.position = position
         self.deliveredTotal = deliveredTotal
         self.deadLetteredTotal = deadLetteredTotal
+        self.droppedTotal = droppedTotal
+        self.holdExpiredTotal = holdExpiredTotal
         self.disabledReason = disabledReason
     }
 }
@@ -73,13 +82,25 @@ public struct DeliverySettlement: Sendable {
     public var deadLetters: [NewDeadLetter]
     /// Replay-queue entries now handled (delivered or dead-lettered).
     public var replayedIds: [Int64]
+    /// Anonymous events parked for this destination until their id merges.
+    public var held: [StoredEvent]
+    /// Holds now released and handled.
+    public var releasedHoldIds: [Int64]
+    /// Anonymous events dropped by `anonymous: drop`.
+    public var dropped: Int
     public var at: Timestamp
 
-    public init(position: Int64?, delivered: Int, deadLetters: [NewDeadLetter], replayedIds: [Int64], at: Timestamp) {
+    public init(
+        position: Int64?, delivered: Int, deadLetters: [NewDeadLetter], replayedIds: [Int64], held: [StoredEvent] = [],
+        releasedHoldIds: [Int64] = [], dropped: Int = 0, at: Timestamp
+    ) {
         self.position = position
         self.delivered = delivered
         self.deadLetters = deadLetters
         self.replayedIds = replayedIds
+        self.held = held
+        self.releasedHoldIds = releasedHoldIds
+        self.dropped = dropped
         self.at = at
     }
 }

@@ -52,6 +52,106 @@ public protocol EventStore: EventLogAppending {
 
     /// Entries in the replay queue and dead letters of `destination`.
     func queueCounts(of destination: String) async throws(StoreError) -> (replay: Int, deadLetters: Int)
+
+    // MARK: Identity
+
+    /// Held events of `destination` whose anonymous id has merged (within the late window): ready to be
+    /// delivered under the person's id, oldest first.
+    func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent]
+
+    /// Events parked for `destination`.
+    func holdCount(of destination: String) async throws(StoreError) -> Int
+
+    /// The person with this user id (or whose id it was merged into); nil when unknown.
+    func person(_ userId: String) async throws(StoreError) -> Person?
+
+    /// A page of the activity log, newest first.
+    func activity(_ scope: ActivityScope, before cursor: ActivityCursor?, limit: Int) async throws(StoreError) -> ActivityPage
+
+    /// Deletes the person's events, ids, traits, holds and pending deliveries, and suppresses later
+    /// events of its user ids. Returns the events deleted, or nil when the user is unknown (it is
+    /// suppressed anyway).
+    func erase(_ userId: String, at: Timestamp) async throws(StoreError) -> Int?
+
+    /// Lifts the suppression of `userId`. Returns whether it was suppressed.
+    func unsuppress(_ userId: String) async throws(StoreError) -> Bool
+
+    /// Deletes what outlived its retention: never-merged anonymous events after `anonymousTTL`, identified
+    /// events after `identifiedTTL`, holds after their destination's `holdTTLs` (counted per
+    /// destination). Works in small transactions so ingest is not held up.
+    func purge(now: Timestamp, anonymousTTL: Duration, identifiedTTL: Duration, holdTTLs: [String: Duration])
+        async throws(StoreError) -> PurgeReport
+}
+
+/// Which part of the activity log to read.
+public enum ActivityScope: Sendable, Equatable {
+    /// Identified events (including ones that were anonymous before a merge) and every merge, refusal
+    /// and erasure entry.
+    case identified
+    /// Events not (yet) resolved to a person, with merge and refusal entries.
+    case anonymous
+    /// One person's events and entries.
+    case person(userId: String)
+    /// One anonymous id's events and entries.
+    case anonymousId(String)
+}
+
+/// Where a page of the activity log ends: the next page holds older events and older entries.
+public struct ActivityCursor: Sendable, Equatable, CustomStringConvertible {
+    public var eventsBefore: Int64
+    public var entriesBefore: Int64
+
+    public init(eventsBefore: Int64, entriesBefore: Int64) {
+        self.eventsBefore = eventsBefore
+        self.entriesBefore = entriesBefore
+    }
+
+    /// `e<sequence>.a<entry id>`, opaque to API clients.
+    public var description: String { "e\(eventsBefore).a\(entriesBefore)" }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".")
+        guard parts.count == 2, parts[0].first == "e", parts[1].first == "a",
+            let events = Int64(parts[0].dropFirst()), let entries = Int64(parts[1].dropFirst())
+        else { return nil }
+        self.init(eventsBefore: events, entriesBefore: entries)
+    }
+}
+
+/// One row of the activity log.
+public enum ActivityItem: Sendable, Equatable {
+    case event(StoredEvent)
+    case entry(ActivityEntry)
+
+    public var at: Timestamp {
+        switch self {
+        case .event(let stored): stored.event.receivedAt
+        case .entry(let entry): entry.at
+        }
+    }
+}
+
+public struct ActivityPage: Sendable, Equatable {
+    public var items: [ActivityItem]
+    public var nextCursor: ActivityCursor?
+
+    public init(items: [ActivityItem], nextCursor: ActivityCursor?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}
+
+/// What a retention purge removed.
+public struct PurgeReport: Sendable, Equatable {
+    public var anonymousEvents = 0
+    public var identifiedEvents = 0
+    public var expiredHolds: [String: Int] = [:]
+
+    public init(anonymousEvents: Int = 0, identifiedEvents: Int = 0, expiredHolds: [String: Int] = [:]) {
+        self.anonymousEvents = anonymousEvents
+        self.identifiedEvents = identifiedEvents
+        self.expiredHolds = expiredHolds
+    }
 }
 
 /// The part of the store that group commit needs: appending and the disk budget.
@@ -73,15 +173,27 @@ public enum AppendResult: Sendable, Equatable {
     case stored(sequence: Int64)
     /// Its messageId was already stored within the dedupe window; acknowledged, not stored again.
     case duplicate
+    /// Its user was erased and is suppressed; acknowledged, not stored.
+    case suppressed
 }
 
 /// An event read back from the log.
 public struct StoredEvent: Sendable, Equatable {
     public var sequence: Int64
     public var event: NewEvent
+    /// The person's user id: the event's own (canonical) `userId`, or the one identity resolved its
+    /// `anonymousId` to; nil while the event is anonymous.
+    public var resolvedUserId: String?
+    /// Set on the event whose arrival merged this anonymous id into the person.
+    public var mergedAnonymousId: String?
 
-    public init(sequence: Int64, event: NewEvent) {
+    public init(sequence: Int64, event: NewEvent, resolvedUserId: String? = nil, mergedAnonymousId: String? = nil) {
         self.sequence = sequence
         self.event = event
+        self.resolvedUserId = resolvedUserId
+        self.mergedAnonymousId = mergedAnonymousId
     }
+
+    /// True for an event sent anonymously that identity has since resolved to a person.
+    public var wasAnonymous: Bool { event.userId == nil && resolvedUserId != nil }
 }

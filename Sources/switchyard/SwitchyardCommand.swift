@@ -9,7 +9,7 @@ import SwitchyardServer
 
 @main
 struct SwitchyardCommand: AsyncParsableCommand {
-    static let version = "0.1.0"
+    static let version = SwitchyardVersion.current
 
     static let configuration = CommandConfiguration(
         commandName: "switchyard",

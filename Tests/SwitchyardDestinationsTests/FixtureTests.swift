@@ -10,8 +10,7 @@ import Testing
 /// One golden pair: `destinations/<type>/fixtures/<name>.input.json` and `<name>.expected.json`.
 ///
 /// Input: `{"settings": {the destination's type keys, as in YAML}, "max_batch_events": 1, "now": ISO,
-/// "events": [{sequence, source, messageId, type, receivedAt, timestamp, resolvedUserId, body}]}` plus what a
-/// type's runner reads besides (the warehouse: `merges`).
+/// "events": [{sequence, source, messageId, type, receivedAt, timestamp, resolvedUserId, body, identityMerge?}]}`.
 struct FixtureCase: Sendable, CustomTestStringConvertible {
     var type: String
     var name: String
@@ -118,7 +117,9 @@ func runHTTPFixture(
     for (index, (request, want)) in zip(requests, expected).enumerated() {
         #expect(request.method == want["method"]?.stringValue, "request \(index) method")
         #expect(request.url == want["url"]?.stringValue, "request \(index) url")
-        let wantHeaders = (want["headers"]?.objectValue?.members ?? []).map { "\($0.key): \($0.value.stringValue ?? "?")" }
+        let wantHeaders = (want["headers"]?.objectValue?.members ?? []).map {
+            "\($0.key): \($0.value.stringValue ?? "?")"
+        }
         #expect(request.headers.map { "\($0.name): \($0.value)" } == wantHeaders, "request \(index) headers")
         let wantBody: [UInt8]
         switch want["body"] {
@@ -128,16 +129,19 @@ func runHTTPFixture(
         }
         #expect(
             request.body == wantBody,
-            "request \(index) body:\n got  \(String(decoding: request.body, as: UTF8.self))\n want \(String(decoding: wantBody, as: UTF8.self))")
+            "request \(index) body:\n got  \(String(decoding: request.body, as: UTF8.self))\n want \(String(decoding: wantBody, as: UTF8.self))"
+        )
         if let indexes = want["event_indexes"]?.arrayValue {
-            #expect(request.eventIndexes == indexes.compactMap { $0.doubleValue.map { Int($0) } }, "request \(index) event indexes")
+            #expect(
+                request.eventIndexes == indexes.compactMap { $0.doubleValue.map { Int($0) } },
+                "request \(index) event indexes")
         }
     }
 }
 
 // MARK: - Warehouse
 
-/// Delivers the events as one batch and the `merges` rows to a warehouse in a temporary folder, commits
+/// Delivers the events as one batch to a warehouse in a temporary folder, commits
 /// with force, and compares with `expected.json`: `{"files": {"<source>/<table>/dt=<date>": [line, …]},
 /// "manifest": [{"folder","rows","min_timestamp","max_timestamp"}]}` (file names are random, so folders key
 /// them). A line given as an object must equal the written line in compact form; as a string, exactly. The
@@ -151,12 +155,6 @@ func runWarehouseFixture(_ fixture: FixtureCase) async throws {
         settings: input.settings, context: testContext(name: "warehouse", clock: clock))
     let warehouse = try #require(destination as? WarehouseDestination)
     #expect(await warehouse.deliver(DeliveryBatch(events: input.events)) == .delivered)
-    for merge in input.json["merges"]?.arrayValue ?? [] {
-        try await warehouse.appendMerge(
-            anonymousId: merge["anonymousId"]?.stringValue ?? "", userId: merge["userId"]?.stringValue ?? "",
-            mergedAt: try #require(Timestamp(iso8601: merge["mergedAt"]?.stringValue ?? "")),
-            messageId: merge["messageId"]?.stringValue ?? "", source: merge["source"]?.stringValue ?? "")
-    }
     #expect(try await warehouse.commit(force: true))
     await warehouse.shutdown()
 
@@ -199,7 +197,9 @@ func runWarehouseFixture(_ fixture: FixtureCase) async throws {
         #expect(entry["sha256"]?.stringValue == sha256Hex(Array(bytes)), "sha256 of \(path)")
     }
     let stem = String((manifests.first ?? "").dropLast(".json".count))
-    #expect(entries.contains { ($0["path"]?.stringValue ?? "").hasSuffix("/" + stem + ".ndjson.gz") }, "manifest named after a file")
+    #expect(
+        entries.contains { ($0["path"]?.stringValue ?? "").hasSuffix("/" + stem + ".ndjson.gz") },
+        "manifest named after a file")
 }
 
 /// The lines of a gzip NDJSON file (each without its `\n`), decompressed with CompressNIO.

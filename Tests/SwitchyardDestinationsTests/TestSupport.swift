@@ -64,7 +64,9 @@ final class CapturedLogs: Sendable {
 
 /// A fresh folder under the system's temporary folder; the caller removes it.
 func makeTemporaryFolder(_ prefix: String = "switchyard-destinations") throws -> String {
-    let path = NSTemporaryDirectory() + "/\(prefix)-\(UUID().uuidString)"
+    var base = NSTemporaryDirectory()
+    while base.hasSuffix("/") { base.removeLast() }
+    let path = base + "/\(prefix)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
@@ -82,7 +84,8 @@ func files(under root: String, endingIn suffix: String) -> [String] {
     var found: [String] = []
     while let relative = walker.nextObject() as? String {
         var isDirectory: ObjCBool = false
-        if relative.hasSuffix(suffix), FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory),
+        if relative.hasSuffix(suffix),
+            FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory),
             !isDirectory.boolValue
         {
             found.append(relative)
@@ -96,12 +99,15 @@ func configNode(_ value: JSONValue, path: String = "destinations[0]") -> ConfigN
     switch value {
     case .null: return ConfigNode(.null, line: 1, path: path, file: "fixture.json")
     case .bool(let flag): return ConfigNode(.scalar(flag ? "true" : "false"), line: 1, path: path, file: "fixture.json")
-    case .number(let text), .string(let text): return ConfigNode(.scalar(text), line: 1, path: path, file: "fixture.json")
+    case .number(let text), .string(let text):
+        return ConfigNode(.scalar(text), line: 1, path: path, file: "fixture.json")
     case .array(let elements):
         let nodes = elements.enumerated().map { configNode($1, path: ConfigNode.elementPath(path, index: $0)) }
         return ConfigNode(.sequence(nodes), line: 1, path: path, file: "fixture.json")
     case .object(let object):
-        let entries = object.members.map { (key: $0.key, node: configNode($0.value, path: ConfigNode.childPath(path, key: $0.key))) }
+        let entries = object.members.map {
+            (key: $0.key, node: configNode($0.value, path: ConfigNode.childPath(path, key: $0.key)))
+        }
         return ConfigNode(.mapping(entries), line: 1, path: path, file: "fixture.json")
     }
 }
@@ -111,7 +117,7 @@ struct FixtureFormatError: Error, CustomStringConvertible {
 }
 
 /// A `DeliveryEvent` from a fixture's event object. `body` is a JSON object (stored as its compact text)
-/// or a string (stored byte for byte, to test bodies as ingest may copy them).
+/// or a string (stored byte for byte, to test bodies as ingest may copy them); `identityMerge` is optional.
 func deliveryEvent(_ value: JSONValue) throws -> DeliveryEvent {
     func string(_ key: String) throws -> String {
         guard let text = value[key]?.stringValue else { throw FixtureFormatError(description: "event needs \(key)") }
@@ -130,10 +136,19 @@ func deliveryEvent(_ value: JSONValue) throws -> DeliveryEvent {
     case .some(let object): body = object.bytes
     case .none: throw FixtureFormatError(description: "event needs body")
     }
+    var merge: IdentityMerge?
+    if let fields = value["identityMerge"], !fields.isNull {
+        guard let anonymousId = fields["anonymousId"]?.stringValue, let userId = fields["userId"]?.stringValue,
+            let mergedAt = fields["mergedAt"]?.stringValue.flatMap({ Timestamp(iso8601: $0) }),
+            let messageId = fields["messageId"]?.stringValue
+        else { throw FixtureFormatError(description: "identityMerge needs anonymousId, userId, mergedAt, messageId") }
+        merge = IdentityMerge(anonymousId: anonymousId, userId: userId, mergedAt: mergedAt, messageId: messageId)
+    }
     return DeliveryEvent(
         sequence: Int64(value["sequence"]?.doubleValue ?? 0), source: try string("source"),
         messageId: try string("messageId"), type: type, receivedAt: try time("receivedAt"),
-        timestamp: try time("timestamp"), resolvedUserId: value["resolvedUserId"]?.stringValue, body: body)
+        timestamp: try time("timestamp"), resolvedUserId: value["resolvedUserId"]?.stringValue, body: body,
+        identityMerge: merge)
 }
 
 func readJSON(_ path: String) throws -> JSONValue {
@@ -156,5 +171,7 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
     let outData = output.fileHandleForReading.readDataToEndOfFile()
     let errData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (
+        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
+    )
 }

@@ -7,9 +7,9 @@ import SwitchyardTesting
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// 2026-11-29T05:25:25.000Z
@@ -20,7 +20,8 @@ func warehouseEvent(
     resolvedUserId: String? = nil, padding: Int = 0
 ) -> DeliveryEvent {
     let properties = padding > 0 ? #","properties":{"pad":"\#(String(repeating: "x", count: padding))"}"# : ""
-    let body = #"{"type":"\#(type.rawValue)","messageId":"\#(messageId)","anonymousId":"anon-1"\#(properties),"#
+    let body =
+        #"{"type":"\#(type.rawValue)","messageId":"\#(messageId)","anonymousId":"anon-1"\#(properties),"#
         + #""timestamp":"\#(receivedAt.iso8601)","receivedAt":"\#(receivedAt.iso8601)"}"#
     return DeliveryEvent(
         sequence: 0, source: source, messageId: messageId, type: type, receivedAt: receivedAt, timestamp: receivedAt,
@@ -45,10 +46,11 @@ struct WarehouseFolder {
 
 @Suite struct WarehouseDestinationTests {
     func make(
-        _ root: String, maxBytes: ByteSize = .mebibytes(64), maxAge: Duration = .seconds(300), nodeId: String = "node-a",
+        _ root: String, maxBytes: ByteSize = .mebibytes(64), maxAge: Duration = .seconds(300),
+        nodeId: String = "node-a",
         clock: ManualWallClock, logger: Logger = quietLogger
-    ) -> WarehouseDestination {
-        WarehouseDestination(
+    ) throws -> WarehouseDestination {
+        try WarehouseDestination(
             settings: WarehouseSettings(path: root, rotateMaxBytes: maxBytes, rotateMaxAge: maxAge),
             context: testContext(name: "warehouse", nodeId: nodeId, clock: clock, logger: logger))
     }
@@ -58,7 +60,7 @@ struct WarehouseFolder {
         defer { removeFolder(root) }
         let folder = WarehouseFolder(root: root)
         let clock = ManualWallClock(warehouseStart)
-        let warehouse = make(root, clock: clock)
+        let warehouse = try make(root, clock: clock)
 
         let first = (0..<3).map { warehouseEvent("t-\($0)", resolvedUserId: $0 == 0 ? "user-1" : nil) }
         let later = warehouseStart + .seconds(200)
@@ -87,7 +89,9 @@ struct WarehouseFolder {
         #expect(visible.count == 3)
         let tracks = try #require(visible.first { $0.hasPrefix("website/tracks/dt=2026-11-29/") })
         let name = String(tracks.split(separator: "/").last ?? "")
-        #expect(name.range(of: #"^1795929925000-node-a-[0-9a-f]{8}\.ndjson\.gz$"#, options: .regularExpression) != nil, "\(name)")
+        #expect(
+            name.range(of: #"^1795929925000-node-a-[0-9a-f]{8}\.ndjson\.gz$"#, options: .regularExpression) != nil,
+            "\(name)")
         let lines = try folder.gunzip(tracks)
         #expect(lines.count == 4)
         #expect(lines[0].hasSuffix(#","resolvedUserId":"user-1"}"#))
@@ -122,7 +126,7 @@ struct WarehouseFolder {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let clock = ManualWallClock(warehouseStart)
-        let warehouse = make(root, maxBytes: ByteSize(bytes: 2000), clock: clock)
+        let warehouse = try make(root, maxBytes: ByteSize(bytes: 2000), clock: clock)
         #expect(await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a", padding: 900)])) == .delivered)
         #expect(try await warehouse.commit(force: false) == false)
         #expect(await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("b", padding: 900)])) == .delivered)
@@ -134,7 +138,7 @@ struct WarehouseFolder {
     @Test func forceRotatesAtOnceAndEmptyCommitsAreTrue() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         #expect(try await warehouse.commit(force: false) == true, "no open file: nothing to make durable")
         #expect(await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a")])) == .delivered)
         #expect(try await warehouse.commit(force: true) == true)
@@ -146,7 +150,7 @@ struct WarehouseFolder {
     @Test func tooManyOpenFilesMakeRotationDue() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         let events = (0..<WarehouseDestination.maxOpenFiles).map {
             warehouseEvent("e\($0)", receivedAt: warehouseStart - .seconds(86_400 * Int64($0)))
         }
@@ -164,14 +168,14 @@ struct WarehouseFolder {
     func commitIntervalIsAQuarterOfMaxAgeAtLeast100ms(_ maxAge: Duration, _ interval: Duration) throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
-        #expect(make(root, maxAge: maxAge, clock: ManualWallClock(warehouseStart)).commitInterval == interval)
+        #expect(try make(root, maxAge: maxAge, clock: ManualWallClock(warehouseStart)).commitInterval == interval)
     }
 
     @Test func mergeRowsGoToTheirOwnTable() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let folder = WarehouseFolder(root: root)
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         try await warehouse.appendMerge(
             anonymousId: "anon-1", userId: "user-7", mergedAt: warehouseStart, messageId: "m-1", source: "website")
         #expect(try await warehouse.commit(force: true))
@@ -179,17 +183,40 @@ struct WarehouseFolder {
         #expect(path.hasPrefix("website/identity_merges/dt=2026-11-29/"))
         #expect(
             try folder.gunzip(path)
-                == [#"{"anonymousId":"anon-1","userId":"user-7","mergedAt":"2026-11-29T05:25:25.000Z","messageId":"m-1"}"#])
+                == [
+                    #"{"anonymousId":"anon-1","userId":"user-7","mergedAt":"2026-11-29T05:25:25.000Z","messageId":"m-1"}"#
+                ])
+        await warehouse.shutdown()
+    }
+
+    @Test func anEventThatMergedBringsItsMergeRow() async throws {
+        let root = try makeTemporaryFolder()
+        defer { removeFolder(root) }
+        let folder = WarehouseFolder(root: root)
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
+        var identify = warehouseEvent("i-1", type: .identify, resolvedUserId: "user-7")
+        identify.identityMerge = IdentityMerge(
+            anonymousId: "anon-1", userId: "user-7", mergedAt: warehouseStart + .milliseconds(5), messageId: "i-1")
+        #expect(await warehouse.deliver(DeliveryBatch(events: [identify])) == .delivered)
+        #expect(try await warehouse.commit(force: true))
+        let merges = try #require(folder.visible.first { $0.hasPrefix("website/identity_merges/dt=2026-11-29/") })
+        #expect(
+            try folder.gunzip(merges)
+                == [
+                    #"{"anonymousId":"anon-1","userId":"user-7","mergedAt":"2026-11-29T05:25:25.005Z","messageId":"i-1"}"#
+                ])
+        #expect(folder.visible.contains { $0.hasPrefix("website/identifies/dt=2026-11-29/") })
         await warehouse.shutdown()
     }
 
     @Test func aBodyThatIsNotAnObjectIsDeadLetteredAlone() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         var broken = warehouseEvent("b")
         broken.body = Array("[1,2]".utf8)
-        let outcome = await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a"), broken, warehouseEvent("c")]))
+        let outcome = await warehouse.deliver(
+            DeliveryBatch(events: [warehouseEvent("a"), broken, warehouseEvent("c")]))
         guard case .deadLetter(let indexes, _, _) = outcome else {
             Issue.record("expected a dead letter of one event, got \(outcome)")
             return
@@ -201,35 +228,40 @@ struct WarehouseFolder {
         await warehouse.shutdown()
     }
 
-    @Test func leftoverTemporaryFilesOfThisNodeAreRemovedAtStart() throws {
+    @Test func leftoverTemporaryFilesAreRemovedAtStartUnlessALiveWriterHoldsThem() throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let manager = FileManager.default
         let dataFolder = root + "/website/tracks/dt=2026-11-29"
         try manager.createDirectory(atPath: dataFolder, withIntermediateDirectories: true)
         try manager.createDirectory(atPath: root + "/_manifests", withIntermediateDirectories: true)
-        let own = [
+        let crashed = [
             dataFolder + "/.1795929925000-node-a-0a1b2c3d.ndjson.gz.tmp",
             root + "/_manifests/.1795929925000-node-a-0a1b2c3d.json.tmp",
+            dataFolder + "/.1795900000000-node-c-0a1b2c3d.ndjson.gz.tmp",
         ]
-        let otherNodeRecent = dataFolder + "/.1795929925000-node-b-0a1b2c3d.ndjson.gz.tmp"
-        let otherNodeAbandoned = dataFolder + "/.1795900000000-node-c-0a1b2c3d.ndjson.gz.tmp"
-        let similarNode = dataFolder + "/.1795929925000-node-a-b-0a1b2c3d.ndjson.gz.tmp"
+        let heldByALiveWriter = dataFolder + "/.1795929925000-node-b-0a1b2c3d.ndjson.gz.tmp"
+        let justCreated = dataFolder + "/.1795929925000-node-d-0a1b2c3d.ndjson.gz.tmp"
         let notOurs = root + "/.something.tmp"
         let published = dataFolder + "/1795929000000-node-a-01234567.ndjson.gz"
-        for path in own + [otherNodeRecent, otherNodeAbandoned, similarNode, notOurs, published] {
-            #expect(manager.createFile(atPath: path, contents: Data("x".utf8)))
-        }
         let now = Date()
-        try manager.setAttributes([.modificationDate: now.addingTimeInterval(-7200)], ofItemAtPath: otherNodeAbandoned)
-        try manager.setAttributes([.modificationDate: now.addingTimeInterval(-7200)], ofItemAtPath: notOurs)
+        for path in crashed + [heldByALiveWriter, justCreated, notOurs, published] {
+            #expect(manager.createFile(atPath: path, contents: Data("x".utf8)))
+            try manager.setAttributes([.modificationDate: now.addingTimeInterval(-60)], ofItemAtPath: path)
+        }
+        try manager.setAttributes([.modificationDate: now.addingTimeInterval(-1)], ofItemAtPath: justCreated)
+        // Another process's writer: an open descriptor holding the lock, as `WarehouseFile` keeps one.
+        let live = open(heldByALiveWriter, O_WRONLY | O_CLOEXEC)
+        try #require(live >= 0)
+        defer { close(live) }
+        try #require(flock(live, LOCK_EX | LOCK_NB) == 0)
 
         let logs = CapturedLogs()
         let clock = ManualWallClock(Timestamp(milliseconds: Int64(now.timeIntervalSince1970 * 1000)))
-        _ = make(root, clock: clock, logger: logs.logger)
+        _ = try make(root, clock: clock, logger: logs.logger)
 
-        for path in own + [otherNodeAbandoned] { #expect(!manager.fileExists(atPath: path), "removed \(path)") }
-        for path in [otherNodeRecent, similarNode, notOurs, published] {
+        for path in crashed { #expect(!manager.fileExists(atPath: path), "removed \(path)") }
+        for path in [heldByALiveWriter, justCreated, notOurs, published] {
             #expect(manager.fileExists(atPath: path), "kept \(path)")
         }
         let warning = try #require(logs.entries.value.first { $0.level == .warning })
@@ -241,9 +273,9 @@ struct WarehouseFolder {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let clock = ManualWallClock(warehouseStart)
-        let nodeA = make(root, nodeId: "node-a", clock: clock)
+        let nodeA = try make(root, nodeId: "node-a", clock: clock)
         #expect(await nodeA.deliver(DeliveryBatch(events: [warehouseEvent("a")])) == .delivered)
-        let nodeB = make(root, nodeId: "node-b", clock: clock)  // starting B keeps A's open file
+        let nodeB = try make(root, nodeId: "node-b", clock: clock)  // starting B keeps A's open file
         #expect(await nodeB.deliver(DeliveryBatch(events: [warehouseEvent("b")])) == .delivered)
         #expect(try await nodeA.commit(force: true))
         #expect(try await nodeB.commit(force: true))
@@ -255,12 +287,27 @@ struct WarehouseFolder {
         await nodeB.shutdown()
     }
 
-    @Test func aPathThatIsAFileMakesDeliveriesRetry() async throws {
+    @Test func aPathThatIsAFileIsRefusedAtStart() throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let path = root + "/warehouse"
         #expect(FileManager.default.createFile(atPath: path, contents: Data()))
-        let warehouse = make(path, clock: ManualWallClock(warehouseStart))
+        do {
+            _ = try make(path, clock: ManualWallClock(warehouseStart))
+            Issue.record("expected an error")
+        } catch let error as WarehouseError {
+            #expect(error.code == "write_failed")
+            #expect(error.message.contains(path) && error.message.contains("Not a directory"), "\(error)")
+        }
+    }
+
+    @Test func aPathThatBecomesAFileMakesDeliveriesRetry() async throws {
+        let root = try makeTemporaryFolder()
+        defer { removeFolder(root) }
+        let path = root + "/warehouse"
+        let warehouse = try make(path, clock: ManualWallClock(warehouseStart))
+        try FileManager.default.removeItem(atPath: path)
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
         let outcome = await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a")]))
         guard case .retry(nil, let reason, nil) = outcome else {
             Issue.record("expected a retry, got \(outcome)")
@@ -278,7 +325,7 @@ struct WarehouseFolder {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let folder = WarehouseFolder(root: root)
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         #expect(await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a", source: "ios")])) == .delivered)
         // A file where the `website` folder belongs: this batch's `website` event cannot be written.
         #expect(FileManager.default.createFile(atPath: root + "/website", contents: Data()))
@@ -289,7 +336,17 @@ struct WarehouseFolder {
             return
         }
         #expect(folder.temporary.isEmpty, "open files are deleted, not left half-written")
-        await #expect(throws: WarehouseError.self) { try await warehouse.commit(force: true) }
+        // The pipeline retries the failed batch before it commits; that works once the folder is back…
+        try FileManager.default.removeItem(atPath: root + "/website")
+        #expect(
+            await warehouse.deliver(
+                DeliveryBatch(events: [warehouseEvent("b", source: "ios"), warehouseEvent("c", source: "website")]))
+                == .delivered)
+        // …but the commit reports the loss of the first batch, and drops the retried one too: the pipeline
+        // delivers everything since its last recorded commit again.
+        let error = await #expect(throws: WarehouseError.self) { try await warehouse.commit(force: true) }
+        #expect(error?.code == "uncommitted_discarded")
+        #expect(folder.temporary.isEmpty)
         do {
             _ = try await warehouse.commit(force: true)
         } catch {
@@ -304,7 +361,7 @@ struct WarehouseFolder {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let folder = WarehouseFolder(root: root)
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         #expect(await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a")])) == .delivered)
         // The open file's folder disappears (an operator cleaning up): the rename cannot happen.
         try FileManager.default.removeItem(atPath: root + "/website")
@@ -328,8 +385,8 @@ struct WarehouseFolder {
     @Test(.enabled(if: getuid() != 0)) func aReadOnlyFolderMakesDeliveriesRetry() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: root)
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
         guard case .retry = await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a")])) else {
             Issue.record("expected a retry")
             return
@@ -341,7 +398,7 @@ struct WarehouseFolder {
     @Test func shutdownDeletesFilesThatWereNeverCommitted() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         #expect(await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a")])) == .delivered)
         #expect(WarehouseFolder(root: root).temporary.count == 1)
         await warehouse.shutdown()
@@ -352,7 +409,7 @@ struct WarehouseFolder {
     @Test func largeFilesStreamThroughAndDecompressIntact() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
-        let warehouse = make(root, clock: ManualWallClock(warehouseStart))
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
         var generator = SystemRandomNumberGenerator()
         for batch in 0..<20 {
             let events = (0..<500).map { index in

@@ -21,7 +21,7 @@ import Testing
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }
         let clock = ManualWallClock(warehouseStart)
-        let warehouse = WarehouseDestination(
+        let warehouse = try WarehouseDestination(
             settings: WarehouseSettings(path: root), context: testContext(name: "warehouse", clock: clock))
         var events: [DeliveryEvent] = []
         for (index, type) in EventType.allCases.enumerated() {
@@ -33,9 +33,9 @@ import Testing
                         resolvedUserId: index % 2 == 0 ? "user-\(index)" : nil))
             }
         }
+        events[0].identityMerge = IdentityMerge(
+            anonymousId: "anon-1", userId: "user-1", mergedAt: warehouseStart, messageId: events[0].messageId)
         #expect(await warehouse.deliver(DeliveryBatch(events: events)) == .delivered)
-        try await warehouse.appendMerge(
-            anonymousId: "anon-1", userId: "user-1", mergedAt: warehouseStart, messageId: "m-1", source: "website")
         #expect(try await warehouse.commit(force: true))
         await warehouse.shutdown()
 

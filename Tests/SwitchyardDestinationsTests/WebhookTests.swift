@@ -34,12 +34,14 @@ import Testing
     func event(_ messageId: String, index: Int = 0) -> DeliveryEvent {
         DeliveryEvent(
             sequence: Int64(index), source: "website", messageId: messageId, type: .track,
-            receivedAt: Timestamp(milliseconds: 1_795_000_000_000), timestamp: Timestamp(milliseconds: 1_795_000_000_000),
+            receivedAt: Timestamp(milliseconds: 1_795_000_000_000),
+            timestamp: Timestamp(milliseconds: 1_795_000_000_000),
             resolvedUserId: nil, body: Array(#"{"type":"track","messageId":"\#(messageId)","event":"E"}"#.utf8))
     }
 
     let settings = WebhookSettings(
-        url: "https://hooks.example.com/in", secrets: [WebhookSettings.Secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")!])  // a valid literal secret
+        url: "https://hooks.example.com/in",
+        secrets: [WebhookSettings.Secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")!])  // a valid literal secret
 
     @Test func webhookIdStaysTheSameOnRetries() throws {
         let adapter = WebhookAdapter(settings: settings, maxBatchEvents: 1)
@@ -101,7 +103,8 @@ import Testing
         let request = try #require(
             try WebhookAdapter(settings: custom, maxBatchEvents: 1)
                 .requests(for: DeliveryBatch(events: [event("m")]), now: Timestamp(milliseconds: 0)).first)
-        #expect(request.headers.map(\.name) == ["Content-Type", "user-agent", "X-A", "webhook-id", "webhook-timestamp"])
+        #expect(
+            request.headers.map(\.name) == ["Content-Type", "user-agent", "X-A", "webhook-id", "webhook-timestamp"])
         #expect(request.header("User-Agent") == "mine/1")
         #expect(request.header("webhook-signature") == nil)
     }
@@ -161,7 +164,8 @@ import Testing
         guard !(mixpanel is any DestinationType) else { return }
         do {
             _ = try DestinationRegistry.makeDestination(
-                settings: mixpanel, context: testContext(name: "product", clock: ManualWallClock(Timestamp(milliseconds: 0))))
+                settings: mixpanel,
+                context: testContext(name: "product", clock: ManualWallClock(Timestamp(milliseconds: 0))))
             Issue.record("expected an error")
         } catch let error as DestinationRegistry.SetupError {
             #expect(error.code == "type_cannot_deliver")

@@ -12,11 +12,15 @@ public struct DeliveryEvent: Sendable, Equatable {
     public var resolvedUserId: String?
     /// The normalised Segment message, exactly as a webhook receives it.
     public var body: [UInt8]
+    /// Set on the event whose arrival merged an anonymous id into a person (the warehouse writes an
+    /// `identity_merges` row for it).
+    public var identityMerge: IdentityMerge?
 
     public init(
         sequence: Int64, source: String, messageId: String, type: EventType, receivedAt: Timestamp,
-        timestamp: Timestamp, resolvedUserId: String?, body: [UInt8]
+        timestamp: Timestamp, resolvedUserId: String?, body: [UInt8], identityMerge: IdentityMerge? = nil
     ) {
+        self.identityMerge = identityMerge
         self.sequence = sequence
         self.source = source
         self.messageId = messageId
@@ -31,6 +35,22 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// event, whose body ingest produced; a corrupt body surfaces as the error.
     public func message() throws(JSONSyntaxError) -> JSONValue {
         try JSONValue.parse(body)
+    }
+}
+
+/// An anonymous id merged into a person.
+public struct IdentityMerge: Sendable, Equatable {
+    public var anonymousId: String
+    public var userId: String
+    public var mergedAt: Timestamp
+    /// The message whose arrival merged them.
+    public var messageId: String
+
+    public init(anonymousId: String, userId: String, mergedAt: Timestamp, messageId: String) {
+        self.anonymousId = anonymousId
+        self.userId = userId
+        self.mergedAt = mergedAt
+        self.messageId = messageId
     }
 }
 

@@ -1,9 +1,9 @@
 /// A token bucket for per-source rate limits, in events per second. A value type: the caller keeps it
 /// behind whatever synchronisation it has and passes monotonic time in, so it is tested without sleeping.
 ///
-/// The bucket holds at most one second's worth of events (`rate`, at least 1). A request is let through
-/// while the bucket is not empty and takes all its events, possibly going into debt, so a batch larger
-/// than one second's allowance is not refused forever; the debt is paid before the next request passes.
+/// The bucket holds at most one second's worth of events (`rate`, at least 1). A request passes when the
+/// bucket holds its events. A batch larger than the whole bucket passes when the bucket is full and
+/// leaves it in debt, so it is not refused forever; the debt is paid before the next request passes.
 public struct TokenBucket: Sendable {
     public let rate: Double
     public let capacity: Double
@@ -24,8 +24,9 @@ public struct TokenBucket: Sendable {
             tokens = min(capacity, tokens + Double(now - last) / 1e9 * rate)
         }
         lastNanoseconds = now
-        guard tokens > 0 else {
-            return .nanoseconds(Int64(((-tokens + 1) / rate * 1e9).rounded(.up)))
+        let needed = min(Double(count), capacity)
+        guard tokens >= needed else {
+            return .nanoseconds(Int64(((needed - tokens) / rate * 1e9).rounded(.up)))
         }
         tokens -= Double(count)
         return nil

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The few POSIX file calls the warehouse needs, throwing ``WarehouseError`` with the path and `errno`
@@ -18,7 +18,9 @@ enum POSIXFiles {
             if mkdir(prefix, 0o755) == 0 { continue }
             let code = errno
             guard code == EEXIST else { throw WarehouseError.writeFailed("creating folder", path: prefix, errno: code) }
-            guard isDirectory(prefix) else { throw WarehouseError.writeFailed("creating folder", path: prefix, errno: ENOTDIR) }
+            guard isDirectory(prefix) else {
+                throw WarehouseError.writeFailed("creating folder", path: prefix, errno: ENOTDIR)
+            }
         }
     }
 
@@ -56,9 +58,9 @@ enum POSIXFiles {
     /// `close` errors are reported: on some file systems a deferred write error surfaces only there.
     static func close(_ fd: Int32, path: String) throws {
         #if canImport(Glibc)
-        let result = Glibc.close(fd)
+            let result = Glibc.close(fd)
         #else
-        let result = Darwin.close(fd)
+            let result = Darwin.close(fd)
         #endif
         guard result == 0 else { throw WarehouseError.writeFailed("closing", path: path, errno: errno) }
     }
@@ -73,11 +75,34 @@ enum POSIXFiles {
 
     static func rename(_ from: String, to: String) throws {
         #if canImport(Glibc)
-        let result = Glibc.rename(from, to)
+            let result = Glibc.rename(from, to)
         #else
-        let result = Darwin.rename(from, to)
+            let result = Darwin.rename(from, to)
         #endif
         guard result == 0 else { throw WarehouseError.writeFailed("renaming \(from) to", path: to, errno: errno) }
+    }
+
+    /// What ``tryLock(_:)`` found.
+    enum LockResult {
+        /// This descriptor now holds the lock: no live process has the file open for writing.
+        case acquired
+        /// Another open file description holds it: a live writer.
+        case heldElsewhere
+        /// The file system has no locks; the caller must decide without them.
+        case unsupported
+    }
+
+    /// Takes an exclusive advisory `flock` without waiting. Writers hold one on every open temporary file
+    /// until they close it (the kernel drops it when the process dies, even on `kill -9`), so another
+    /// node's start-up cleanup can tell a live file from a crashed one.
+    static func tryLock(_ fd: Int32) -> LockResult {
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 { return .acquired }
+        return errno == EWOULDBLOCK ? .heldElsewhere : .unsupported
+    }
+
+    /// Whether the current user may create entries in the folder at `path`.
+    static func isWritableDirectory(_ path: String) -> Bool {
+        isDirectory(path) && access(path, W_OK | X_OK) == 0
     }
 
     /// Removes a file, reporting only whether it worked: callers use it to clean up after a failure
@@ -90,9 +115,9 @@ enum POSIXFiles {
     @discardableResult
     static func closeQuietly(_ fd: Int32) -> Bool {
         #if canImport(Glibc)
-        return Glibc.close(fd) == 0
+            return Glibc.close(fd) == 0
         #else
-        return Darwin.close(fd) == 0
+            return Darwin.close(fd) == 0
         #endif
     }
 }

@@ -2,16 +2,26 @@ import Foundation
 import Logging
 import SwitchyardCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// The `warehouse` destination: gzipped NDJSON files under `path` (SPEC §4), one line per event — the
 /// stored message with `"resolvedUserId"` added last — in
 /// `<path>/<source>/<table>/dt=YYYY-MM-DD/<unixMillis>-<nodeId>-<random8hex>.ndjson.gz`, the table from
 /// the event type (`tracks`, `pages`, `screens`, `identifies`, `groups`, `aliases`) and the date the UTC
-/// date of `receivedAt`. A seventh table, `identity_merges`, gets rows from ``appendMerge(anonymousId:userId:mergedAt:messageId:source:)``.
+/// date of `receivedAt`. A seventh table, `identity_merges`, gets one row per merge: for every delivered
+/// event that carries ``DeliveryEvent/identityMerge`` (the event whose arrival merged an anonymous id),
+/// written in the same batch and made durable by the same commit as the event itself; embedders without
+/// the pipeline can call ``appendMerge(anonymousId:userId:mergedAt:messageId:source:)``.
 ///
 /// Contract with the pipeline (see ``Destination``):
 /// - ``deliver(_:)`` appends to the open file of each source/table/date (one open file per folder, named
 ///   `.<name>.tmp` so `*.ndjson.gz` globs never see it) and returns `.delivered`. Nothing is durable yet.
-///   A body that is not a JSON object is dead-lettered by index (the other events were appended).
+///   A body that is not a JSON object is dead-lettered by index (the other events were appended; a merge
+///   row the event carries is written all the same, the merge having happened).
 ///   A failed write (disk full, permission, a file where a folder belongs) returns `.retry` and deletes
 ///   every open file — also the events of earlier batches not committed yet; the next ``commit(force:)``
 ///   then throws `uncommitted_discarded` so the pipeline delivers those again.
@@ -25,9 +35,13 @@ import SwitchyardCore
 ///   could not be finished were deleted (never renamed half-written); files already renamed when a
 ///   later step failed stay visible but are in no manifest, and their events come again (duplicates
 ///   share a `messageId`, the warehouse's idempotency key).
-/// - On start, hidden `.*.tmp` files this node left (a crash) are deleted — their events were never
-///   acknowledged and come again; so are other nodes' `.tmp` files untouched for `max(2 × max_age, 1h)`
-///   (nodes sharing a path share the config, so a live node rotates well within that).
+/// - On start, leftover temporary files (`.<digits>-….ndjson.gz.tmp`, `_manifests/.<digits>-….json.tmp`)
+///   under `path` are deleted and counted in a warning: their events were never acknowledged and come
+///   again. Nodes may share a path (file names carry the node id), so a live node's open files must
+///   survive another node's start: writers hold an exclusive `flock` on each open temporary file, which
+///   the kernel releases when the process dies (also on `kill -9`). A file is deleted when nobody holds
+///   its lock and it has not been written for 2 s (the moment between a writer creating and locking
+///   it); on a file system without locks, when it has not been written for `max(2 × max_age, 1h)`.
 /// - ``shutdown()`` closes and deletes files still open without publishing them.
 ///
 /// Runs on its own serial queue (``BlockingIOExecutor``) because every call blocks on the disk.
@@ -55,9 +69,12 @@ public actor WarehouseDestination: Destination {
     /// A write failure deleted appended events; the next commit must throw.
     private var discardedSinceCommit = false
 
-    /// Creates the destination and removes leftover temporary files (see the type's contract). Never
-    /// fails: a `path` that cannot be created or read now makes each ``deliver(_:)`` retry until it can.
-    public init(settings: WarehouseSettings, context: DestinationContext) {
+    /// Creates `path` if needed and removes leftover temporary files (see the type's contract).
+    ///
+    /// Throws ``WarehouseError`` (`write_failed`) when `path` cannot be created or is not a writable
+    /// folder, so a wrong path stops start-up with a clear message. Problems that appear later (disk
+    /// full, the folder replaced or made read-only) make ``deliver(_:)`` retry instead.
+    public init(settings: WarehouseSettings, context: DestinationContext) throws {
         self.settings = settings
         var root = settings.path
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
@@ -69,12 +86,17 @@ public actor WarehouseDestination: Destination {
         self.logger = logger
         executor = BlockingIOExecutor(label: "switchyard.warehouse.\(context.name)")
         commitInterval = max(settings.rotateMaxAge / 4, .milliseconds(100))
-        let foreignAge = max(settings.rotateMaxAge * 2, .seconds(3600))
+        try POSIXFiles.makeDirectories(root)
+        guard POSIXFiles.isWritableDirectory(root) else {
+            throw WarehouseError.writeFailed("writing into folder", path: root, errno: EACCES)
+        }
         let removed = Self.removeLeftovers(
-            root: root, nodeComponent: nodeComponent, foreignOlderThan: foreignAge, now: clock.now())
+            root: root, unlockedOlderThan: .seconds(2),
+            withoutLocksOlderThan: max(settings.rotateMaxAge * 2, .seconds(3600)),
+            now: clock.now())
         if removed > 0 {
             logger.warning(
-                "removed unfinished warehouse files left by a crash; their events will be delivered again",
+                "removed unfinished warehouse files left by a stopped process; their events will be delivered again",
                 metadata: ["switchyard.files": "\(removed)"])
         }
     }
@@ -83,6 +105,7 @@ public actor WarehouseDestination: Destination {
         var rejected: [Int] = []
         do {
             for (index, event) in batch.events.enumerated() {
+                if let merge = event.identityMerge { try append(merge, source: event.source) }
                 guard let line = WarehouseLine.event(event) else {
                     rejected.append(index)
                     continue
@@ -103,22 +126,23 @@ public actor WarehouseDestination: Destination {
         return .deadLetter(indexes: rejected, reason: reason, status: nil)
     }
 
-    /// Appends one `identity_merges` row to `<path>/<source>/identity_merges/dt=<UTC date of mergedAt>/`:
+    /// Appends one `identity_merges` row to `<path>/<source>/identity_merges/dt=<UTC date of mergedAt>/`
+    /// outside a delivered batch (the pipeline instead sets ``DeliveryEvent/identityMerge``; both write the
+    /// same row):
     /// `{"anonymousId":…,"userId":…,"mergedAt":"<ISO-8601>","messageId":…}` (messageId = the message that
     /// triggered the merge, the row's idempotency key).
     ///
-    /// Like a delivered event, the row is durable only once a later ``commit(force:)`` returns true (the
-    /// pipeline commits every `commitInterval`). If that commit throws, or the process dies first, the row
-    /// is gone and the caller must append it again; rows are deduplicated downstream by `messageId`.
+    /// Like a delivered event, the row is durable only once a later ``commit(force:)`` returns true. If
+    /// that commit throws, or the process dies first, the row is gone and the caller must append it
+    /// again; rows are deduplicated downstream by `messageId`.
     /// Throws ``WarehouseError`` when the write fails (the open files are then deleted, as for
     /// ``deliver(_:)``).
     public func appendMerge(
         anonymousId: String, userId: String, mergedAt: Timestamp, messageId: String, source: String
     ) async throws {
-        let line = WarehouseLine.merge(anonymousId: anonymousId, userId: userId, mergedAt: mergedAt, messageId: messageId)
+        let merge = IdentityMerge(anonymousId: anonymousId, userId: userId, mergedAt: mergedAt, messageId: messageId)
         do {
-            let file = try openFile(source: source, table: Self.mergesTable, date: mergedAt.utcDate)
-            try file.append(line, timestamp: mergedAt)
+            try append(merge, source: source)
             deliveredSinceCommit = true
         } catch {
             discardOpenFiles(after: error)
@@ -128,7 +152,12 @@ public actor WarehouseDestination: Destination {
 
     public func commit(force: Bool) async throws -> Bool {
         if discardedSinceCommit {
+            // Everything since the last good commit comes again, so files opened after the failure go
+            // too; keeping them would write those events twice.
+            for file in files.values { file.abandon() }
+            files = [:]
             discardedSinceCommit = false
+            deliveredSinceCommit = false
             throw WarehouseError.uncommittedDiscarded
         }
         if files.isEmpty {
@@ -155,6 +184,13 @@ public actor WarehouseDestination: Destination {
         let file = try WarehouseFile(root: root, folder: folder, stem: stem, openedAt: now)
         files[folder] = file
         return file
+    }
+
+    private func append(_ merge: IdentityMerge, source: String) throws {
+        let line = WarehouseLine.merge(
+            anonymousId: merge.anonymousId, userId: merge.userId, mergedAt: merge.mergedAt, messageId: merge.messageId)
+        let file = try openFile(source: source, table: Self.mergesTable, date: merge.mergedAt.utcDate)
+        try file.append(line, timestamp: merge.mergedAt)
     }
 
     private func rotationDue(now: Timestamp) -> Bool {
@@ -244,6 +280,7 @@ public actor WarehouseDestination: Destination {
         let temporary = directory + "/." + stem + ".json.tmp"
         try POSIXFiles.makeDirectories(directory)
         let descriptor = try POSIXFiles.createExclusive(temporary)
+        _ = POSIXFiles.tryLock(descriptor)  // as for data files: tells other nodes' cleanup it is live
         do {
             try writer.bytes.withUnsafeBytes { bytes in
                 try POSIXFiles.writeAll(descriptor, bytes, path: temporary)
@@ -302,25 +339,10 @@ public actor WarehouseDestination: Destination {
         return !millis.isEmpty && name.dropFirst(1 + millis.count).hasPrefix("-")
     }
 
-    /// Whether `name` is `.<digits>-<node>-<8 hex>.…tmp`, a temporary file of this node.
-    static func isOwnTemporary(_ name: String, nodeComponent: String) -> Bool {
-        guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return false }
-        var rest = name.dropFirst()
-        let millis = rest.prefix { $0.isASCII && $0.isNumber }
-        guard !millis.isEmpty else { return false }
-        rest = rest.dropFirst(millis.count)
-        let marker = "-" + nodeComponent + "-"
-        guard rest.hasPrefix(marker) else { return false }
-        rest = rest.dropFirst(marker.count)
-        let random = rest.prefix(8)
-        return random.count == 8 && random.allSatisfy(\.isHexDigit) && rest.dropFirst(8).hasPrefix(".")
-    }
-
     /// Deletes leftover temporary files under `root` (see the type's contract); returns how many.
-    static func removeLeftovers(root: String, nodeComponent: String, foreignOlderThan age: Duration, now: Timestamp)
-        -> Int
-    {
-        guard POSIXFiles.isDirectory(root) else { return 0 }
+    static func removeLeftovers(
+        root: String, unlockedOlderThan settle: Duration, withoutLocksOlderThan age: Duration, now: Timestamp
+    ) -> Int {
         let keys: [URLResourceKey] = [.isRegularFileKey, .contentModificationDateKey]
         guard
             let walker = FileManager.default.enumerator(
@@ -328,16 +350,20 @@ public actor WarehouseDestination: Destination {
         else { return 0 }
         var removed = 0
         for case let url as URL in walker {
-            let name = url.lastPathComponent
-            guard isTemporary(name) else { continue }
+            guard isTemporary(url.lastPathComponent) else { continue }
             // Unreadable attributes: leave the file; it is hidden and harmless, and the next start retries.
-            guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true else {
-                continue
-            }
-            var isLeftover = isOwnTemporary(name, nodeComponent: nodeComponent)
-            if !isLeftover, let modified = values.contentModificationDate {
-                let modifiedAt = Timestamp(milliseconds: Int64(modified.timeIntervalSince1970 * 1000))
-                isLeftover = now - modifiedAt >= age
+            guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true,
+                let modified = values.contentModificationDate
+            else { continue }
+            let idle = now - Timestamp(milliseconds: Int64(modified.timeIntervalSince1970 * 1000))
+            let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }
+            defer { POSIXFiles.closeQuietly(descriptor) }
+            let isLeftover: Bool
+            switch POSIXFiles.tryLock(descriptor) {
+            case .acquired: isLeftover = idle >= settle
+            case .heldElsewhere: isLeftover = false
+            case .unsupported: isLeftover = idle >= age
             }
             if isLeftover, POSIXFiles.removeQuietly(url.path) { removed += 1 }
         }

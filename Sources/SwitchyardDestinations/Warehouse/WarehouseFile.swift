@@ -4,9 +4,9 @@ import NIOCore
 import SwitchyardCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One open warehouse file: a gzip stream written to `<folder>/.<stem>.ndjson.gz.tmp`, published as
@@ -55,7 +55,11 @@ final class WarehouseFile {
         compressor = CompressionAlgorithm.gzip().compressor
         try compressor.startStream()
         output = ByteBufferAllocator().buffer(capacity: Self.flushThreshold * 2)
-        descriptor = try POSIXFiles.createExclusive(temporaryPath)
+        let descriptor = try POSIXFiles.createExclusive(temporaryPath)
+        // Marks the file as live for other nodes' start-up cleanup. Without lock support that cleanup
+        // falls back to the file's age, so a failure here is no reason to refuse writing.
+        _ = POSIXFiles.tryLock(descriptor)
+        self.descriptor = descriptor
     }
 
     /// Path relative to the root, as the manifest lists it.

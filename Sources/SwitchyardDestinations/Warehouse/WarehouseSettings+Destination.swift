@@ -1,9 +1,9 @@
 import SwitchyardCore
 
 extension WarehouseSettings: DestinationType {
-    /// A ``WarehouseDestination`` writing under `path`. Never throws: an unusable `path` shows up as
-    /// retried deliveries (and a warning), so a missing mount does not stop the gateway from starting.
+    /// A ``WarehouseDestination`` writing under `path`. Throws ``WarehouseError`` when `path` cannot be
+    /// created or written, naming the folder and the system's reason.
     public func makeDestination(context: DestinationContext) throws -> any Destination {
-        WarehouseDestination(settings: self, context: context)
+        try WarehouseDestination(settings: self, context: context)
     }
 }

@@ -10,7 +10,7 @@ public struct WarehouseSettings: DestinationTypeSettings {
 
     /// `path`: the root folder of `<source>/<table>/dt=YYYY-MM-DD/` and `_manifests/`.
     public var path: String
-    /// `rotate.max_bytes`: rotate when the file's compressed size reaches this; default `64MiB`, more than 0.
+    /// `rotate.max_bytes`: rotate when a file's uncompressed bytes reach this; default `64MiB`, more than 0.
     public var rotateMaxBytes: ByteSize
     /// `rotate.max_age`: rotate when the file has been open this long; default `5m`, more than 0.
     public var rotateMaxAge: Duration

@@ -53,7 +53,8 @@ public struct WebhookAdapter: HTTPDestinationAdapter {
         let seconds = now.milliseconds >= 0 ? now.milliseconds / 1000 : (now.milliseconds - 999) / 1000
         if maxBatchEvents == 1 {
             return batch.events.enumerated().map { index, event in
-                request(id: Self.webhookId(messageId: event.messageId), seconds: seconds, body: event.body,
+                request(
+                    id: Self.webhookId(messageId: event.messageId), seconds: seconds, body: event.body,
                     indexes: [index])
             }
         }

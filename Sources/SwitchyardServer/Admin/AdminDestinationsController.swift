@@ -34,6 +34,7 @@ struct AdminDestinationsController: Sendable {
                     "name": .string(status.name), "type": .string(status.type), "state": .string(status.state.rawValue),
                     "delivered": .number(String(status.delivered)), "failed": .number(String(status.failed)),
                     "retrying": .number(String(status.retrying)), "held": .number(String(status.held)),
+                    "dropped": .number(String(status.dropped)), "hold_expired": .number(String(status.holdExpired)),
                     "dead_lettered": .number(String(status.deadLettered)),
                     "lag_events": .number(String(status.lagEvents)),
                     "lag_seconds": .number(String(format: "%.3f", status.lagSeconds)),
@@ -107,14 +108,6 @@ struct AdminDestinationsController: Sendable {
     func known(_ name: String) throws {
         guard delivery.isConfigured(name) else {
             throw GatewayError(.notFound, code: "unknown_destination", message: "no destination named \(name) in the config")
-        }
-    }
-
-    func storeCall<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as StoreError {
-            throw GatewayError(.serviceUnavailable, code: error.code.rawValue, message: error.message, headers: [.retryAfter: "5"])
         }
     }
 }

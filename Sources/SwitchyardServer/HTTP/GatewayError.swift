@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SwitchyardCore
+import SwitchyardStore
 
 /// An error answered as SPEC §2's JSON body: `{"success":false,"error":CODE,"message":...}`.
 ///
@@ -70,5 +71,14 @@ extension Response {
         var headers = headers
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Runs a store call for a route, answering a storage failure as `503` with the store's error code.
+func storeCall<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as StoreError {
+        throw GatewayError(.serviceUnavailable, code: error.code.rawValue, message: error.message, headers: [.retryAfter: "5"])
     }
 }

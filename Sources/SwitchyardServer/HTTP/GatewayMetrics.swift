@@ -19,29 +19,22 @@ struct GatewayMetrics: Sendable {
     }
 
     func stored(_ events: [NewEvent], results: [AppendResult]) {
-        var counts: [String: [EventType: (stored: Int, duplicate: Int)]] = [:]
+        var counts: [String: Int] = [:]
         for (event, result) in zip(events, results) {
-            var entry = counts[event.source, default: [:]][event.type, default: (0, 0)]
-            if case .stored = result { entry.stored += 1 } else { entry.duplicate += 1 }
-            counts[event.source, default: [:]][event.type] = entry
-        }
-        for (source, byType) in counts {
-            for (type, entry) in byType {
-                if entry.stored > 0 {
-                    Counter(
-                        label: "switchyard_ingest_events_total",
-                        dimensions: [("source", source), ("type", type.rawValue), ("outcome", "stored")],
-                        factory: factory
-                    ).increment(by: entry.stored)
-                }
-                if entry.duplicate > 0 {
-                    Counter(
-                        label: "switchyard_ingest_events_total",
-                        dimensions: [("source", source), ("type", type.rawValue), ("outcome", "duplicate")],
-                        factory: factory
-                    ).increment(by: entry.duplicate)
-                }
+            let outcome: String
+            switch result {
+            case .stored: outcome = "stored"
+            case .duplicate: outcome = "duplicate"
+            case .suppressed: outcome = "suppressed"
             }
+            counts["\(event.source)\u{0}\(event.type.rawValue)\u{0}\(outcome)", default: 0] += 1
+        }
+        for (key, count) in counts {
+            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
+            Counter(
+                label: "switchyard_ingest_events_total",
+                dimensions: [("source", parts[0]), ("type", parts[1]), ("outcome", parts[2])], factory: factory
+            ).increment(by: count)
         }
     }
 

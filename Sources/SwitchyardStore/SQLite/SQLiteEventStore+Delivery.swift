@@ -22,13 +22,15 @@ extension SQLiteEventStore {
                 let row = try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT position, delivered_total, dead_lettered_total, disabled_reason
+                        SELECT position, delivered_total, dead_lettered_total, dropped_total, hold_expired_total,
+                            disabled_reason
                         FROM destination_state WHERE destination = ?
                         """,
                     arguments: [destination])
             else { return DestinationProgress() }
             return DestinationProgress(
-                position: row[0], deliveredTotal: row[1], deadLetteredTotal: row[2], disabledReason: row[3])
+                position: row[0], deliveredTotal: row[1], deadLetteredTotal: row[2], droppedTotal: row[3],
+                holdExpiredTotal: row[4], disabledReason: row[5])
         }
     }
 
@@ -40,15 +42,26 @@ extension SQLiteEventStore {
                     UPDATE destination_state SET
                         position = max(position, coalesce(?, position)),
                         delivered_total = delivered_total + ?,
-                        dead_lettered_total = dead_lettered_total + ?
+                        dead_lettered_total = dead_lettered_total + ?,
+                        dropped_total = dropped_total + ?
                     WHERE destination = ?
                     """,
-                arguments: [settlement.position, settlement.delivered, settlement.deadLetters.count, destination])
+                arguments: [
+                    settlement.position, settlement.delivered, settlement.deadLetters.count, settlement.dropped, destination,
+                ])
+            let hold = try db.cachedStatement(
+                sql: "INSERT INTO holds (destination, seq, anonymous_id, received_at) VALUES (?, ?, ?, ?)")
+            for stored in settlement.held {
+                guard let anonymousId = stored.event.anonymousId else { continue }
+                try hold.execute(arguments: [destination, stored.sequence, anonymousId, stored.event.receivedAt.milliseconds])
+            }
+            let released = try db.cachedStatement(sql: "DELETE FROM holds WHERE id = ? AND destination = ?")
+            for id in settlement.releasedHoldIds { try released.execute(arguments: [id, destination]) }
             let insert = try db.cachedStatement(
                 sql: """
                     INSERT INTO dead_letters (destination, \(SQLiteSchema.eventColumns), attempts, last_status,
                         last_error, failed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, \(SQLiteSchema.placeholders), ?, ?, ?, ?)
                     """)
             for letter in settlement.deadLetters {
                 try insert.execute(
@@ -79,11 +92,12 @@ extension SQLiteEventStore {
                     """,
                 arguments: [destination, id, limit])
             var letters: [DeadLetter] = []
+            let n = SQLiteSchema.eventColumnCount
             while let row = try rows.next() {
                 letters.append(
                     DeadLetter(
-                        id: row[0], event: try Self.storedEvent(row, at: 1), attempts: row[13], lastStatus: row[14],
-                        lastError: row[15], failedAt: Timestamp(milliseconds: row[16])))
+                        id: row[0], event: try Self.storedEvent(row, at: 1), attempts: row[n + 1], lastStatus: row[n + 2],
+                        lastError: row[n + 3], failedAt: Timestamp(milliseconds: row[n + 4])))
             }
             return letters
         }
@@ -162,12 +176,14 @@ extension SQLiteEventStore {
             arguments: [destination])
     }
 
-    static func eventArguments(_ stored: StoredEvent) -> StatementArguments {
+    /// Arguments for `SQLiteSchema.eventColumns`; a nil `sequence` lets the log assign one.
+    static func eventArguments(_ stored: StoredEvent, sequence: Int64?? = .none) -> StatementArguments {
         let event = stored.event
+        let seq: Int64? = sequence ?? stored.sequence
         return [
-            stored.sequence, event.source, event.messageId, event.type.rawValue, event.userId, event.anonymousId,
+            seq, event.source, event.messageId, event.type.rawValue, event.userId, event.anonymousId,
             event.eventName, event.previousId, event.groupId, event.timestamp.milliseconds,
-            event.receivedAt.milliseconds, Data(event.body),
+            event.receivedAt.milliseconds, Data(event.body), stored.resolvedUserId, stored.mergedAnonymousId,
         ]
     }
 
@@ -191,3 +207,4 @@ extension SQLiteEventStore {
         }
     }
 }
+

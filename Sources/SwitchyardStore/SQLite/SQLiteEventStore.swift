@@ -18,8 +18,12 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// Opens (creating if needed) the database at `path` and applies migrations.
-    public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
+    /// The identity rules applied while appending.
+    let identity: IdentityPolicy
+
+    public init(path: String, synchronous: Synchronous = .full, identity: IdentityPolicy = IdentityPolicy()) throws(StoreError) {
         self.path = path
+        self.identity = identity
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
@@ -38,8 +42,12 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    /// Appends in one transaction, resolving identity on the way (SPEC §3): each event gets its person's
+    /// user id when known, and merge triggers merge or are refused — all in the same transaction, so a
+    /// merge is never half done and two racing identifies cannot both take an anonymous id.
     public func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult] {
         let windowMs = dedupeWindow.milliseconds
+        let policy = identity
         do {
             return try await pool.write { db in
                 let claim = try db.cachedStatement(
@@ -49,11 +57,8 @@ public final class SQLiteEventStore: EventStore {
                         WHERE dedupe.received_at < excluded.received_at - ?
                         """)
                 let insert = try db.cachedStatement(
-                    sql: """
-                        INSERT INTO events (source, message_id, type, user_id, anonymous_id, event_name,
-                            previous_id, group_id, timestamp, received_at, body)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
+                    sql: "INSERT INTO events (\(SQLiteSchema.eventColumns)) VALUES (\(SQLiteSchema.placeholders))")
+                var identity = try SQLiteIdentity(db, policy: policy)
                 var results: [AppendResult] = []
                 results.reserveCapacity(events.count)
                 for event in events {
@@ -64,12 +69,17 @@ public final class SQLiteEventStore: EventStore {
                         results.append(.duplicate)
                         continue
                     }
-                    try insert.execute(arguments: [
-                        event.source, event.messageId, event.type.rawValue, event.userId, event.anonymousId,
-                        event.eventName, event.previousId, event.groupId, event.timestamp.milliseconds,
-                        event.receivedAt.milliseconds, Data(event.body),
-                    ])
-                    results.append(.stored(sequence: db.lastInsertedRowID))
+                    if let userId = event.userId, try identity.isSuppressed(userId) {
+                        results.append(.suppressed)
+                        continue
+                    }
+                    let resolved = try identity.resolve(event)
+                    try insert.execute(
+                        arguments: Self.eventArguments(
+                            StoredEvent(sequence: 0, event: event, resolvedUserId: resolved), sequence: .some(nil)))
+                    let sequence = db.lastInsertedRowID
+                    try identity.apply(event, sequence: sequence, resolvedUserId: resolved)
+                    results.append(.stored(sequence: sequence))
                 }
                 return results
             }
@@ -112,7 +122,8 @@ public final class SQLiteEventStore: EventStore {
             anonymousId: row[offset + 5], eventName: row[offset + 6], previousId: row[offset + 7],
             groupId: row[offset + 8], timestamp: Timestamp(milliseconds: row[offset + 9]),
             receivedAt: Timestamp(milliseconds: row[offset + 10]), body: [UInt8](body))
-        return StoredEvent(sequence: row[offset], event: event)
+        return StoredEvent(
+            sequence: row[offset], event: event, resolvedUserId: row[offset + 12], mergedAnonymousId: row[offset + 13])
     }
 
     public func eventCount() async throws(StoreError) -> Int {

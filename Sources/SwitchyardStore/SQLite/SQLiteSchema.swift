@@ -1,50 +1,51 @@
+import Foundation
 import GRDB
 
 /// The SQLite schema, as numbered migrations recorded in GRDB's `grdb_migrations` table.
 enum SQLiteSchema {
-    /// The event columns copied into dead letters and the replay queue.
+    /// The event columns shared by the log, dead letters and the replay queue.
     static let eventColumnsDDL = """
         seq INTEGER NOT NULL,
-                        source TEXT NOT NULL,
-                        message_id TEXT NOT NULL,
-                        type TEXT NOT NULL,
-                        user_id TEXT,
-                        anonymous_id TEXT,
-                        event_name TEXT,
-                        previous_id TEXT,
-                        group_id TEXT,
-                        timestamp INTEGER NOT NULL,
-                        received_at INTEGER NOT NULL,
-                        body BLOB NOT NULL
+            source TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            user_id TEXT,
+            anonymous_id TEXT,
+            event_name TEXT,
+            previous_id TEXT,
+            group_id TEXT,
+            timestamp INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            resolved_user_id TEXT,
+            merged_anonymous_id TEXT
         """
 
     /// The same columns, in the order `SQLiteEventStore.storedEvent(_:at:)` reads them.
-    static let eventColumns =
-        "seq, source, message_id, type, user_id, anonymous_id, event_name, previous_id, group_id, timestamp, received_at, body"
+    static let eventColumns = """
+        seq, source, message_id, type, user_id, anonymous_id, event_name, previous_id, group_id, timestamp, \
+        received_at, body, resolved_user_id, merged_anonymous_id
+        """
+
+    static let eventColumnCount = 14
+    static let placeholders = Array(repeating: "?", count: eventColumnCount).joined(separator: ", ")
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        migrator.registerMigration("1-event-log") { db in
-            // The append-only log. AUTOINCREMENT: a sequence is never reused, even after retention deletes
-            // the newest rows, so a destination's position over the log stays meaningful.
+        migrator.registerMigration("1-schema") { db in
             try db.execute(
                 sql: """
+                    -- The append-only log. AUTOINCREMENT: a sequence is never reused, even after retention deletes
+                    -- the newest rows, so a destination's position over the log stays meaningful.
                     CREATE TABLE events (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        source TEXT NOT NULL,
-                        message_id TEXT NOT NULL,
-                        type TEXT NOT NULL,
-                        user_id TEXT,
-                        anonymous_id TEXT,
-                        event_name TEXT,
-                        previous_id TEXT,
-                        group_id TEXT,
-                        timestamp INTEGER NOT NULL,
-                        received_at INTEGER NOT NULL,
-                        body BLOB NOT NULL
+                        \(eventColumnsDDL.replacingOccurrences(of: "seq INTEGER NOT NULL", with: "seq INTEGER PRIMARY KEY AUTOINCREMENT"))
                     );
                     CREATE INDEX events_received_at ON events (received_at);
-                    -- Dedupe keys outlive nothing: they are purged after the dedupe window, events are not.
+                    -- Identity lookups: a merge attaches an anonymous id's events; person views list a user's.
+                    CREATE INDEX events_anonymous ON events (anonymous_id, seq) WHERE anonymous_id IS NOT NULL;
+                    CREATE INDEX events_resolved ON events (resolved_user_id, seq) WHERE resolved_user_id IS NOT NULL;
+
+                    -- Dedupe keys are purged after the dedupe window; events are not.
                     CREATE TABLE dedupe (
                         source TEXT NOT NULL,
                         message_id TEXT NOT NULL,
@@ -52,17 +53,15 @@ enum SQLiteSchema {
                         PRIMARY KEY (source, message_id)
                     ) WITHOUT ROWID;
                     CREATE INDEX dedupe_received_at ON dedupe (received_at);
-                    """)
-        }
-        migrator.registerMigration("2-delivery") { db in
-            try db.execute(
-                sql: """
+
                     -- One row per destination: its position over the log and lifetime counters.
                     CREATE TABLE destination_state (
                         destination TEXT PRIMARY KEY,
                         position INTEGER NOT NULL DEFAULT 0,
                         delivered_total INTEGER NOT NULL DEFAULT 0,
                         dead_lettered_total INTEGER NOT NULL DEFAULT 0,
+                        dropped_total INTEGER NOT NULL DEFAULT 0,
+                        hold_expired_total INTEGER NOT NULL DEFAULT 0,
                         disabled_reason TEXT
                     );
                     -- Dead letters and replays carry a copy of the event, so they outlive log retention.
@@ -82,6 +81,53 @@ enum SQLiteSchema {
                         \(eventColumnsDDL)
                     );
                     CREATE INDEX replay_queue_destination ON replay_queue (destination, id);
+
+                    -- Anonymous events parked for `anonymous: hold` destinations until their id merges.
+                    CREATE TABLE holds (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        destination TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        anonymous_id TEXT NOT NULL,
+                        received_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX holds_destination ON holds (destination, anonymous_id);
+                    CREATE INDEX holds_received_at ON holds (received_at);
+
+                    -- Identity: persons by user id, anonymous ids (single-use) merged into them, user ids merged
+                    -- into another person, suppressed (erased) user ids, and the activity log's entries.
+                    CREATE TABLE persons (
+                        user_id TEXT PRIMARY KEY,
+                        traits BLOB NOT NULL,
+                        first_seen INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE identities (
+                        anonymous_id TEXT PRIMARY KEY,
+                        user_id TEXT NOT NULL,
+                        merged_at INTEGER NOT NULL,
+                        message_id TEXT
+                    ) WITHOUT ROWID;
+                    CREATE INDEX identities_user ON identities (user_id);
+                    CREATE TABLE person_aliases (
+                        user_id TEXT PRIMARY KEY,
+                        kept_user_id TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE suppressions (
+                        user_id TEXT PRIMARY KEY,
+                        at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE activity (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        anonymous_id TEXT,
+                        user_id TEXT,
+                        merged_user_id TEXT,
+                        events_merged INTEGER NOT NULL DEFAULT 0,
+                        message_id TEXT,
+                        reason TEXT
+                    );
+                    CREATE INDEX activity_user ON activity (user_id, id);
+                    CREATE INDEX activity_anonymous ON activity (anonymous_id, id);
                     """)
         }
         return migrator

@@ -1,0 +1,223 @@
+import Foundation
+import GRDB
+import SwitchyardCore
+
+extension SQLiteEventStore {
+    public func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+        let window = identity.lateWindow?.milliseconds
+        return try await read("reading releasable holds of \(destination)") { db in
+            // An event held before its id merged is released by the merge; one that arrived after the merge
+            // but was held (it fell outside the late window) stays held until hold_ttl.
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT h.id, \(SQLiteSchema.eventColumns.split(separator: ",").map { "e." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")), i.user_id
+                    FROM holds h
+                    JOIN identities i ON i.anonymous_id = h.anonymous_id
+                    JOIN events e ON e.seq = h.seq
+                    WHERE h.destination = ? AND (? IS NULL OR h.received_at <= i.merged_at + ?)
+                    ORDER BY h.seq LIMIT ?
+                    """,
+                arguments: [destination, window, window, limit])
+            var released: [QueuedEvent] = []
+            while let row = try rows.next() {
+                var stored = try Self.storedEvent(row, at: 1)
+                stored.resolvedUserId = row[SQLiteSchema.eventColumnCount + 1]
+                released.append(QueuedEvent(id: row[0], stored: stored))
+            }
+            return released
+        }
+    }
+
+    public func holdCount(of destination: String) async throws(StoreError) -> Int {
+        try await read("counting holds of \(destination)") { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM holds WHERE destination = ?", arguments: [destination]) ?? 0
+        }
+    }
+
+    public func person(_ userId: String) async throws(StoreError) -> Person? {
+        try await read("reading person") { db in
+            let kept = try String.fetchOne(db, sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?", arguments: [userId]) ?? userId
+            guard let row = try Row.fetchOne(db, sql: "SELECT traits, first_seen FROM persons WHERE user_id = ?", arguments: [kept]) else {
+                return nil
+            }
+            let anonymousIds = try String.fetchAll(
+                db, sql: "SELECT anonymous_id FROM identities WHERE user_id = ? ORDER BY merged_at, anonymous_id", arguments: [kept])
+            let traitsData: Data = row[0]
+            let traits = (try? JSONValue.parse([UInt8](traitsData)))?.objectValue ?? JSONObject()  // traits are JSON we wrote
+            let firstSeen: Int64 = row[1]
+            let earliest = try Int64.fetchOne(
+                db, sql: "SELECT min(received_at) FROM events WHERE resolved_user_id = ?", arguments: [kept])
+            let lastSeen = try Int64.fetchOne(
+                db,
+                sql: "SELECT received_at FROM events WHERE resolved_user_id = ? ORDER BY seq DESC LIMIT 1",
+                arguments: [kept]) ?? firstSeen
+            return Person(
+                userId: kept, anonymousIds: anonymousIds, traits: traits,
+                firstSeen: Timestamp(milliseconds: min(firstSeen, earliest ?? firstSeen)),
+                lastSeen: Timestamp(milliseconds: max(lastSeen, firstSeen)))
+        }
+    }
+
+    public func activity(_ scope: ActivityScope, before cursor: ActivityCursor?, limit: Int) async throws(StoreError)
+        -> ActivityPage
+    {
+        try await read("reading the activity log") { db in
+            let eventsBefore = cursor?.eventsBefore ?? Int64.max
+            let entriesBefore = cursor?.entriesBefore ?? Int64.max
+            let (eventFilter, eventArguments, entryFilter, entryArguments) = try Self.activityFilters(db, scope)
+            let eventRows = try Row.fetchAll(
+                db,
+                sql: "SELECT \(SQLiteSchema.eventColumns) FROM events WHERE seq < ? AND \(eventFilter) ORDER BY seq DESC LIMIT ?",
+                arguments: [eventsBefore] + eventArguments + [limit])
+            let events = try eventRows.map { try Self.storedEvent($0) }
+            let entryRows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, kind, at, anonymous_id, user_id, merged_user_id, events_merged, message_id, reason
+                    FROM activity WHERE id < ? AND \(entryFilter) ORDER BY id DESC LIMIT ?
+                    """,
+                arguments: [entriesBefore] + entryArguments + [limit])
+            let entries = entryRows.compactMap(Self.activityEntry)
+            // Merge the two newest-first lists by time.
+            var items: [ActivityItem] = []
+            var e = 0
+            var a = 0
+            while items.count < limit, e < events.count || a < entries.count {
+                if a >= entries.count || (e < events.count && events[e].event.receivedAt >= entries[a].at) {
+                    items.append(.event(events[e]))
+                    e += 1
+                } else {
+                    items.append(.entry(entries[a]))
+                    a += 1
+                }
+            }
+            let more = e < events.count || a < entries.count || events.count == limit || entries.count == limit
+            let next = ActivityCursor(
+                eventsBefore: e > 0 ? events[e - 1].sequence : eventsBefore,
+                entriesBefore: a > 0 ? entries[a - 1].id : entriesBefore)
+            return ActivityPage(items: items, nextCursor: more && !items.isEmpty ? next : nil)
+        }
+    }
+
+    static func activityFilters(_ db: Database, _ scope: ActivityScope) throws -> (String, StatementArguments, String, StatementArguments) {
+        switch scope {
+        case .identified:
+            return ("resolved_user_id IS NOT NULL", [], "1 = 1", [])
+        case .anonymous:
+            return ("resolved_user_id IS NULL", [], "kind IN ('anonymous_merge', 'merge_refused')", [])
+        case .person(let userId):
+            let kept = try String.fetchOne(db, sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?", arguments: [userId]) ?? userId
+            return ("resolved_user_id = ?", [kept], "(user_id = ? OR merged_user_id = ?)", [kept, kept])
+        case .anonymousId(let anonymousId):
+            return ("anonymous_id = ?", [anonymousId], "anonymous_id = ?", [anonymousId])
+        }
+    }
+
+    static func activityEntry(_ row: Row) -> ActivityEntry? {
+        guard let kind = ActivityEntry.Kind(rawValue: row[1]) else { return nil }  // a kind from a newer version: skipped
+        let reason: String? = row[8]
+        return ActivityEntry(
+            id: row[0], kind: kind, at: Timestamp(milliseconds: row[2]), anonymousId: row[3], userId: row[4],
+            mergedUserId: row[5], eventsMerged: row[6], messageId: row[7], reason: reason.flatMap(MergeRefusal.init(rawValue:)))
+    }
+
+    public func erase(_ userId: String, at: Timestamp) async throws(StoreError) -> Int? {
+        try await write("erasing a person") { db in
+            let kept = try String.fetchOne(db, sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?", arguments: [userId]) ?? userId
+            let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM persons WHERE user_id = ?", arguments: [kept]) ?? false
+            let userIds = [kept] + (try String.fetchAll(db, sql: "SELECT user_id FROM person_aliases WHERE kept_user_id = ?", arguments: [kept]))
+            let anonymousIds = try String.fetchAll(db, sql: "SELECT anonymous_id FROM identities WHERE user_id = ?", arguments: [kept])
+            var deleted = 0
+            for id in userIds {
+                try db.execute(sql: "DELETE FROM events WHERE resolved_user_id = ? OR user_id = ?", arguments: [id, id])
+                deleted += db.changesCount
+                for table in ["replay_queue", "dead_letters"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE resolved_user_id = ? OR user_id = ?", arguments: [id, id])
+                }
+                try db.execute(sql: "DELETE FROM activity WHERE user_id = ? OR merged_user_id = ?", arguments: [id, id])
+                try db.execute(
+                    sql: "INSERT INTO suppressions (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
+                    arguments: [id, at.milliseconds])
+            }
+            for anonymousId in anonymousIds {
+                try db.execute(sql: "DELETE FROM events WHERE anonymous_id = ?", arguments: [anonymousId])
+                deleted += db.changesCount
+                for table in ["replay_queue", "dead_letters"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE anonymous_id = ?", arguments: [anonymousId])
+                }
+                try db.execute(sql: "DELETE FROM holds WHERE anonymous_id = ?", arguments: [anonymousId])
+                try db.execute(sql: "DELETE FROM activity WHERE anonymous_id = ?", arguments: [anonymousId])
+            }
+            try db.execute(sql: "DELETE FROM identities WHERE user_id = ?", arguments: [kept])
+            try db.execute(sql: "DELETE FROM person_aliases WHERE kept_user_id = ?", arguments: [kept])
+            try db.execute(sql: "DELETE FROM persons WHERE user_id = ?", arguments: [kept])
+            try db.execute(
+                sql: "INSERT INTO activity (kind, at, user_id, events_merged) VALUES ('erasure', ?, ?, ?)",
+                arguments: [at.milliseconds, kept, deleted])
+            return known ? deleted : nil
+        }
+    }
+
+    public func unsuppress(_ userId: String) async throws(StoreError) -> Bool {
+        try await write("lifting a suppression") { db in
+            try db.execute(sql: "DELETE FROM suppressions WHERE user_id = ?", arguments: [userId])
+            return db.changesCount > 0
+        }
+    }
+
+    public func purge(now: Timestamp, anonymousTTL: Duration, identifiedTTL: Duration, holdTTLs: [String: Duration])
+        async throws(StoreError) -> PurgeReport
+    {
+        var report = PurgeReport()
+        // Small transactions: a purge of millions of rows never holds the writer for long.
+        let chunk = 5000
+        while true {
+            let removed = try await write("purging anonymous events") { db in
+                try db.execute(
+                    sql: """
+                        DELETE FROM events WHERE seq IN (
+                            SELECT seq FROM events WHERE received_at < ? AND resolved_user_id IS NULL LIMIT ?)
+                        """,
+                    arguments: [(now - anonymousTTL).milliseconds, chunk])
+                return db.changesCount
+            }
+            report.anonymousEvents += removed
+            if removed < chunk { break }
+        }
+        while true {
+            let removed = try await write("purging identified events") { db in
+                try db.execute(
+                    sql: """
+                        DELETE FROM events WHERE seq IN (
+                            SELECT seq FROM events WHERE received_at < ? AND resolved_user_id IS NOT NULL LIMIT ?)
+                        """,
+                    arguments: [(now - identifiedTTL).milliseconds, chunk])
+                return db.changesCount
+            }
+            report.identifiedEvents += removed
+            if removed < chunk { break }
+        }
+        for (destination, ttl) in holdTTLs {
+            let expired = try await write("expiring holds of \(destination)") { db in
+                // Holds whose event is gone (retention, erasure) expire with them.
+                try db.execute(
+                    sql: """
+                        DELETE FROM holds WHERE destination = ?
+                        AND (received_at < ? OR NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = holds.seq))
+                        """,
+                    arguments: [destination, (now - ttl).milliseconds])
+                let expired = db.changesCount
+                if expired > 0 {
+                    try Self.ensureState(db, destination)
+                    try db.execute(
+                        sql: "UPDATE destination_state SET hold_expired_total = hold_expired_total + ? WHERE destination = ?",
+                        arguments: [expired, destination])
+                }
+                return expired
+            }
+            if expired > 0 { report.expiredHolds[destination] = expired }
+        }
+        return report
+    }
+}
