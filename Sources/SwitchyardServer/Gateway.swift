@@ -21,6 +21,8 @@ public struct Gateway: Sendable {
     public let store: any EventStore
     public let registry: PrometheusCollectorRegistry
     public let delivery: DeliveryService
+    /// The retention purge, also runnable on demand (`runOnce`).
+    public let retention: RetentionPurge
     public let services: [any Service]
     let logger: Logger
 
@@ -98,24 +100,27 @@ public struct Gateway: Sendable {
             },
             logger: logger)
 
+        let retention = RetentionPurge(
+            store: store,
+            rules: RetentionPurge.Rules(
+                anonymousTTL: config.identity.anonymousTTL, identifiedTTL: config.retention.events,
+                dedupeWindow: config.server.dedupeWindow,
+                holdTTLs: Dictionary(
+                    config.destinations.filter { $0.anonymous == .hold }.map { ($0.name, $0.holdTTL) },
+                    uniquingKeysWith: { first, _ in first })),
+            clock: clock, logger: logger)
+
         let services: [any Service] = [
             StoreCloser(store: store, logger: logger),
             committer,
             delivery,
-            RetentionPurge(
-                store: store,
-                rules: RetentionPurge.Rules(
-                    anonymousTTL: config.identity.anonymousTTL, identifiedTTL: config.retention.events,
-                    dedupeWindow: config.server.dedupeWindow,
-                    holdTTLs: Dictionary(
-                        config.destinations.filter { $0.anonymous == .hold }.map { ($0.name, $0.holdTTL) },
-                        uniquingKeysWith: { first, _ in first })),
-                clock: clock, logger: logger),
+            retention,
             application,
             gate,
         ]
         return Gateway(
-            config: config, store: store, registry: registry, delivery: delivery, services: services, logger: logger)
+            config: config, store: store, registry: registry, delivery: delivery, retention: retention,
+            services: services, logger: logger)
     }
 
     /// A service group running every part; `run()` it, and trigger its graceful shutdown to stop.
