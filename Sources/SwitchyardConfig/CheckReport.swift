@@ -75,6 +75,7 @@ public struct CheckReport: Sendable, CustomStringConvertible {
         let identity = config.identity
         return [
             "identity:",
+            "  enabled: \(identity.enabled)",
             "  anonymous_ttl: \(identity.anonymousTTL.configText)",
             "  late_window: " + (identity.lateWindow?.configText ?? "forever"),
             "  allow_user_merge: \(identity.allowUserMerge)",

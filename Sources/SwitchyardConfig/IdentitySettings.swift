@@ -9,6 +9,9 @@ public struct IdentitySettings: Sendable {
         "[object Object]", "00000000-0000-0000-0000-000000000000",
     ]
 
+    /// `enabled`: resolve identity at ingest (persons, merges, late events, holds); default `true`.
+    /// `false` stores and forwards events as they come, for a gateway that only fans out.
+    public var enabled: Bool
     /// `anonymous_ttl`: never-merged anonymous activity is deleted after this long; default `30d`.
     public var anonymousTTL: Duration
     /// `late_window`: how long after a merge an event carrying only the merged anonymous id is still
@@ -27,11 +30,12 @@ public struct IdentitySettings: Sendable {
     public var maxAnonymousIDs: Int
 
     static let keys: Set<String> = [
-        "anonymous_ttl", "late_window", "allow_user_merge", "merge_on_any_event", "blocked_ids", "max_anonymous_ids",
+        "enabled", "anonymous_ttl", "late_window", "allow_user_merge", "merge_on_any_event", "blocked_ids", "max_anonymous_ids",
     ]
 
     /// Creates identity settings; every default is the one documented on its property.
     public init(
+        enabled: Bool = true,
         anonymousTTL: Duration = .seconds(30 * 86_400),
         lateWindow: Duration? = nil,
         allowUserMerge: Bool = false,
@@ -39,6 +43,7 @@ public struct IdentitySettings: Sendable {
         blockedIDs: [String] = IdentitySettings.defaultBlockedIDs,
         maxAnonymousIDs: Int = 100
     ) {
+        self.enabled = enabled
         self.anonymousTTL = anonymousTTL
         self.lateWindow = lateWindow
         self.allowUserMerge = allowUserMerge
@@ -58,6 +63,7 @@ public struct IdentitySettings: Sendable {
             lateWindow = duration
         }
         self.init(
+            enabled: try mapping.bool("enabled", default: defaults.enabled),
             anonymousTTL: try mapping.duration("anonymous_ttl", default: defaults.anonymousTTL),
             lateWindow: lateWindow,
             allowUserMerge: try mapping.bool("allow_user_merge", default: defaults.allowUserMerge),

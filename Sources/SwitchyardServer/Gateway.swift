@@ -138,7 +138,7 @@ extension IdentitySettings {
     /// The rules the store applies while appending.
     var policy: IdentityPolicy {
         IdentityPolicy(
-            lateWindow: lateWindow, anonymousTTL: anonymousTTL, allowUserMerge: allowUserMerge,
+            enabled: enabled, lateWindow: lateWindow, anonymousTTL: anonymousTTL, allowUserMerge: allowUserMerge,
             mergeOnAnyEvent: mergeOnAnyEvent, maxAnonymousIds: maxAnonymousIDs)
     }
 }

@@ -1,5 +1,7 @@
 /// The identity rules the store applies while it appends (SPEC §3), taken from `identity:` in the config.
 public struct IdentityPolicy: Sendable, Equatable {
+    /// Resolve identity at all; off, events are stored as they come (no persons, merges or holds release).
+    public var enabled: Bool
     /// After a merge, events carrying only the merged anonymous id resolve to the person for this long
     /// (nil: forever, the default; Customer.io uses 5 minutes).
     public var lateWindow: Duration?
@@ -14,9 +16,10 @@ public struct IdentityPolicy: Sendable, Equatable {
     public var maxAnonymousIds: Int
 
     public init(
-        lateWindow: Duration? = nil, anonymousTTL: Duration = .seconds(30 * 86_400), allowUserMerge: Bool = false,
+        enabled: Bool = true, lateWindow: Duration? = nil, anonymousTTL: Duration = .seconds(30 * 86_400), allowUserMerge: Bool = false,
         mergeOnAnyEvent: Bool = true, maxAnonymousIds: Int = 100
     ) {
+        self.enabled = enabled
         self.lateWindow = lateWindow
         self.anonymousTTL = anonymousTTL
         self.allowUserMerge = allowUserMerge

@@ -73,12 +73,12 @@ public final class SQLiteEventStore: EventStore {
                         results.append(.suppressed)
                         continue
                     }
-                    let resolved = try identity.resolve(event)
+                    let resolved = policy.enabled ? try identity.resolve(event) : event.userId
                     try insert.execute(
                         arguments: Self.eventArguments(
                             StoredEvent(sequence: 0, event: event, resolvedUserId: resolved), sequence: .some(nil)))
                     let sequence = db.lastInsertedRowID
-                    try identity.apply(event, sequence: sequence, resolvedUserId: resolved)
+                    if policy.enabled { try identity.apply(event, sequence: sequence, resolvedUserId: resolved) }
                     results.append(.stored(sequence: sequence))
                 }
                 return results
