@@ -64,6 +64,10 @@ struct DeliveryTests {
             #expect(status["failed"] == 3)
             #expect(status["dead_lettered"] == 0)
             #expect(receiver.requests.count == 4)
+            let metrics = try await gateway.send("/metrics", method: .GET).text
+            #expect(metrics.contains(#"switchyard_delivery_events_total{destination="hook",outcome="delivered"} 1"#))
+            #expect(metrics.contains(#"switchyard_delivery_failed_attempts_total{destination="hook"} 3"#))
+            #expect(metrics.contains(#"switchyard_delivery_lag_events{destination="hook"}"#))
         }
     }
 

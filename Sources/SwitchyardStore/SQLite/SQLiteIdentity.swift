@@ -11,6 +11,24 @@ import SwitchyardCore
 struct SQLiteIdentity {
     let db: Database
     let policy: IdentityPolicy
+    /// Lookups memoised for this transaction: a batch usually carries many events of the same few people.
+    /// Only this transaction writes while it runs, so they stay true; the rare paths that change them
+    /// (person merges, aliases) clear them.
+    let memo = Memo()
+
+    final class Memo {
+        var suppressed: [String: Bool] = [:]
+        var canonical: [String: String] = [:]
+        var persons: Set<String> = []
+        var owners: [String: String] = [:]
+
+        func clear() {
+            suppressed = [:]
+            canonical = [:]
+            persons = []
+            owners = [:]
+        }
+    }
 
     init(_ db: Database, policy: IdentityPolicy) throws {
         self.db = db
@@ -18,19 +36,34 @@ struct SQLiteIdentity {
     }
 
     func isSuppressed(_ userId: String) throws -> Bool {
+        if let known = memo.suppressed[userId] { return known }
+        let suppressed = try lookUpSuppressed(userId)
+        memo.suppressed[userId] = suppressed
+        return suppressed
+    }
+
+    func lookUpSuppressed(_ userId: String) throws -> Bool {
         try Bool.fetchOne(
             try db.cachedStatement(sql: "SELECT 1 FROM suppressions WHERE user_id = ?"), arguments: [userId]) ?? false
     }
 
     /// The user id a person is known by: the id itself, or the id it was merged into.
     func canonical(_ userId: String) throws -> String {
+        if let known = memo.canonical[userId] { return known }
+        let kept = try lookUpCanonical(userId)
+        memo.canonical[userId] = kept
+        return kept
+    }
+
+    func lookUpCanonical(_ userId: String) throws -> String {
         try String.fetchOne(
             try db.cachedStatement(sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?"),
             arguments: [userId]) ?? userId
     }
 
     func personExists(_ userId: String) throws -> Bool {
-        try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM persons WHERE user_id = ?"), arguments: [userId])
+        if memo.persons.contains(userId) { return true }
+        return try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM persons WHERE user_id = ?"), arguments: [userId])
             ?? false
     }
 
@@ -82,6 +115,8 @@ struct SQLiteIdentity {
     }
 
     func ensurePerson(_ userId: String, at: Timestamp) throws {
+        guard !memo.persons.contains(userId) else { return }
+        memo.persons.insert(userId)
         try db.cachedStatement(
             sql: "INSERT INTO persons (user_id, traits, first_seen) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
         ).execute(arguments: [userId, Data("{}".utf8), at.milliseconds])
@@ -101,8 +136,10 @@ struct SQLiteIdentity {
 
     /// Attaches an anonymous id and its stored events to the person, or records why not.
     func merge(anonymousId: String, into userId: String, event: NewEvent, sequence: Int64) throws {
-        let owner = try String.fetchOne(
-            try db.cachedStatement(sql: "SELECT user_id FROM identities WHERE anonymous_id = ?"), arguments: [anonymousId])
+        let owner = try memo.owners[anonymousId]
+            ?? String.fetchOne(
+                try db.cachedStatement(sql: "SELECT user_id FROM identities WHERE anonymous_id = ?"), arguments: [anonymousId])
+        if let owner { memo.owners[anonymousId] = owner }
         if owner == userId { return }  // merged before: nothing new
         if owner != nil {
             try refuse(.anonymousIdTaken, anonymousId: anonymousId, userId: userId, messageId: event.messageId, at: event.receivedAt)
@@ -117,6 +154,7 @@ struct SQLiteIdentity {
         try db.execute(
             sql: "INSERT INTO identities (anonymous_id, user_id, merged_at, message_id) VALUES (?, ?, ?, ?)",
             arguments: [anonymousId, userId, event.receivedAt.milliseconds, event.messageId])
+        memo.owners[anonymousId] = userId
         try db.execute(
             sql: """
                 UPDATE events SET resolved_user_id = ?
@@ -132,6 +170,7 @@ struct SQLiteIdentity {
 
     /// `alias`: `previousId` is an anonymous id (merge it), or a known user id (two identified users).
     mutating func alias(previousId: String, userId: String, event: NewEvent, sequence: Int64) throws {
+        defer { memo.clear() }  // aliases rewrite who is who
         let previous = try canonical(previousId)
         let user = try canonical(userId)
         let previousIsUser = try personExists(previous)
