@@ -121,6 +121,7 @@ import Testing
                 "sources: 1",
                 "  - website: write_key ****",
                 "identity:",
+                "  enabled: true",
                 "  anonymous_ttl: 30d",
                 "  late_window: forever",
                 "  allow_user_merge: false",
