@@ -63,9 +63,14 @@ public final class ScriptedHTTPServer: Sendable {
         let releaseHangs = Locked<[CheckedContinuation<Void, Never>]>([])
         let stopped = Locked(false)
         let router = Router()
-        router.on("{path+}", method: .post) { request, context in try await answer(request, state, releaseHangs, stopped) }
-        router.on("{path+}", method: .put) { request, context in try await answer(request, state, releaseHangs, stopped) }
-        router.on("{path+}", method: .get) { request, context in try await answer(request, state, releaseHangs, stopped) }
+        // `**` matches any number of path segments: receivers are configured with path prefixes.
+        for path in ["/", "**"] {
+            for method in [HTTPRequest.Method.post, .put, .get] {
+                router.on(RouterPath(path), method: method) { request, _ in
+                    try await answer(request, state, releaseHangs, stopped)
+                }
+            }
+        }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "scripted-server")
         logger.logLevel = .critical

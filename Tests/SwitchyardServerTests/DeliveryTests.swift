@@ -28,7 +28,7 @@ struct DeliveryTests {
         """
           - name: \(name)
             type: webhook
-            url: \(url)/hook
+            url: \(url)/hooks/in
             secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
             batch: { max_events: \(batch), max_wait: 50ms }
             retry: { initial_backoff: 20ms, max_backoff: 100ms }
