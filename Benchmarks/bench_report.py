@@ -246,6 +246,60 @@ def cmd_half_load(a):
     print(f"{rate / 2:.0f}")
 
 
+# Frames that only carry other work (threads, executors, queues, GRDB's write plumbing, thunks): folded
+# away so the inclusive view shows what the gateway does, not how it is scheduled.
+PERF_SKIP = re.compile(
+    r"^(clone3|start_thread|_dispatch|swift_job_run|swift::runJob|dispatch_|_pthread|thunk for|"
+    r"0x[0-9a-f]+$|DispatchQueueActor|SerializedDatabase|DatabaseWriter\.|Database\.inTransaction|withBindings|"
+    r"Array\.withUnsafe|MultiThreadedEventLoopGroup|ThreadOpsPosix|SelectableEventLoop|NIOThread|"
+    r"entry_SYSCALL|do_syscall|__x64_sys|swift::|_swift_|swift_task|partial apply forwarder|"
+    r"reabstraction thunk|merged |outlined |Sequence\.map|Task\.init|__libc_start|main$|_start$|"
+    r"withAutoReleasePool|Selector\.whenReady|protocol witness|ChannelPipeline|ChannelHandlerContext|"
+    r"withNextBuffer|NIOAsyncChannelHandlerWriterDelegate|BaseSocketChannel\.readable)")
+
+
+def fold_symbol(name):
+    name = name.strip()
+    name = re.sub(r"\s+\(inlined\)$", "", name)
+    while True:
+        new = re.sub(r"^(partial apply for |closure #\d+ in |specialized |implicit closure #\d+ in |static |"
+                     r"generic specialization <[^>]*> of |function signature specialization <[^>]*> of )", "", name)
+        if new == name:
+            break
+        name = new
+    return name
+
+
+def cmd_perf_children(a):
+    """Top inclusive entries of `perf report --children -g none` output, folded and deduplicated."""
+    line_re = re.compile(r"^\s*([\d.]+)%\s+([\d.]+)%\s+\[(.)\]\s+(.*?)\s*$")
+    best = {}
+    order = []
+    with open(a.file, errors="replace") as f:
+        for line in f:
+            m = line_re.match(line)
+            if not m:
+                continue
+            children, self_pct, kind = float(m.group(1)), float(m.group(2)), m.group(3)
+            symbol = re.split(r"\s{2,}", m.group(4))[0]  # perf pads, and may add columns after the symbol
+            name = fold_symbol(symbol)
+            if kind == "k":
+                name = "[kernel] " + name
+                continue  # kernel frames: reported in the by-library split
+            if PERF_SKIP.search(name):
+                continue
+            if name not in best:
+                order.append(name)
+                best[name] = (children, self_pct)
+            elif children > best[name][0]:
+                best[name] = (children, max(self_pct, best[name][1]))
+    rows = sorted(order, key=lambda n: -best[n][0])[: a.limit]
+    print(f"{'incl.':>7} {'self':>6}  function")
+    for name in rows:
+        children, self_pct = best[name]
+        print(f"{children:6.1f}% {self_pct:5.1f}%  {name[:130]}")
+
+
 def cmd_check(a):
     recs = load(a.results)
     for w in warnings_for(recs[-1]):
@@ -309,13 +363,23 @@ def cmd_render(a):
     ok_half = None if half_p99 is None else half_p99 <= TARGET_HALF_P99_MS
 
     warnings = []
+    noisy = []
     for r in recs:
-        warnings.extend(warnings_for(r))
+        for w in warnings_for(r):
+            (noisy if "was not quiet" in w else warnings).append(w)
         if r.get("log_lines"):
             warnings.append(f'{r["phase"]} run {r["run"]}: gateway logged {r["log_lines"]} lines at warning or '
                             f'above, first: {r["log_sample"][0][:300]}')
 
     runs = len(by["nginx"]) or len(by["single"])
+    others = [derive(r).get("other_cores") for r in recs]
+    others = [o for o in others if o is not None]
+    other_median = med(others)
+    unreliable = other_median is not None and other_median > OTHER_LOAD_WARN
+
+    def verdict_of(ok):
+        v = verdict(ok)
+        return v + " (unreliable: machine busy)" if unreliable and ok is not None else v
     L = []
     L.append(START)
     L.append("## Ingest (issue: Foundation)")
@@ -352,6 +416,12 @@ def cmd_render(a):
              "`max_pending_events: 200000`, no destinations, `--log-level warning`, a fresh database per run")
     L.append(f"- **Command**: `{a.command}`")
     L.append("")
+    if unreliable:
+        L.append("> **Unreliable run**: other processes on the machine used a median "
+                 f"{other_median:.2f} cores (max {max(others):.2f}) of {machine['nproc']} during the measured runs "
+                 f"({len(noisy)} of {len(recs)} runs over {OTHER_LOAD_WARN} cores). Rates are low and latency tails "
+                 "long for reasons outside the gateway; re-run `scripts/bench` on a quiet machine.")
+        L.append("")
     L.append("| Measure | Result | Target (issue) | |")
     L.append("|---|---:|---|---|")
     L.append(f"| nginx static 200 (the ceiling; same wrk script: a new body and messageId per request) "
@@ -364,22 +434,25 @@ def cmd_render(a):
     L.append(f"| Single-event p50 / p99 | {fmt_ms(single_p50)} / {fmt_ms(single_p99)} ms | | |")
     L.append(f"| Single-event ratio to nginx | {'n/a' if ratio is None else f'{ratio:.3f}×'}"
              f"{'' if not paired else ' (per round: ' + ', '.join(f'{p:.3f}' for p in paired) + ')'} "
-             f"| ≥ {TARGET_RATIO}× | {verdict(ok_ratio)} |")
+             f"| ≥ {TARGET_RATIO}× | {verdict_of(ok_ratio)} |")
     if ratio_static:
         L.append(f"| Single-event ratio to nginx on wrk's fast path | {ratio_static:.3f}× | | |")
     L.append(f"| Batch `/v1/batch` × {machine['batch_size']}, stored | {fmt_int(batch_stored)} events/s "
-             f"({fmt_int(batch_rps)} req/s) | ≥ {TARGET_BATCH_EPS:,} events/s | {verdict(ok_batch)} |")
+             f"({fmt_int(batch_rps)} req/s) | ≥ {TARGET_BATCH_EPS:,} events/s | {verdict_of(ok_batch)} |")
     L.append(f"| Batch p50 / p99 | {fmt_ms(batch_p50)} / {fmt_ms(batch_p99)} ms | | |")
     L.append(f"| Half load (paced): offered {fmt_int(half_target)}, achieved {fmt_int(half_rate)} events/s — p50 / p99 "
-             f"| {fmt_ms(half_p50)} / {fmt_ms(half_p99)} ms | p99 ≤ {TARGET_HALF_P99_MS:g} ms | {verdict(ok_half)} |")
+             f"| {fmt_ms(half_p50)} / {fmt_ms(half_p99)} ms | p99 ≤ {TARGET_HALF_P99_MS:g} ms | {verdict_of(ok_half)} |")
     L.append(f"| Disk: 4 KB write + `fdatasync`, p50 / p99 ({fsync['iterations']} iterations) "
              f"| {fmt_ms(fsync['p50_ms'])} / {fmt_ms(fsync['p99_ms'])} ms (max {fmt_ms(fsync['max_ms'])}) | | |")
     L.append(f"| Gateway peak RSS (VmHWM, max over runs) | {'n/a' if peak_rss_mb is None else f'{peak_rss_mb:.0f} MiB'} | | |")
     mean_parts = []
+    cap_parts = []
     for p, label in (("single", "single-event"), ("half", "half load"), ("batch", "batch")):
         mean, count, ms = commit[p]
         if mean is not None:
-            mean_parts.append(f"{label} {mean:.1f} ({ms:.2f} ms per commit)")
+            mean_parts.append(f"{label} {mean:.1f}")
+            if ms:
+                cap_parts.append(f"{label} {ms:.2f} ms = {ms * 1000 / mean:.0f} µs/event → ≤ {mean / ms * 1000:,.0f} events/s")
     cpu_parts = []
     for p, label in (("nginx", "nginx"), ("single", "single-event"), ("batch", "batch"), ("half", "half load")):
         srv = med([d.get("server_cores") for d in D[p]])
@@ -391,6 +464,9 @@ def cmd_render(a):
                  f"| {'; '.join(cpu_parts)} | | |")
     L.append(f"| Mean events per commit (`switchyard_commit_batch_events` sum/count) "
              f"| {'; '.join(mean_parts) if mean_parts else 'n/a'} | | |")
+    if cap_parts:
+        L.append(f"| Mean commit duration (`switchyard_commit_duration_seconds`), per event, and the rate that "
+                 f"commits one at a time allow | {'; '.join(cap_parts)} | | |")
     L.append("")
 
     L.append("<details><summary>Every run</summary>")
@@ -429,6 +505,11 @@ def cmd_render(a):
     if ok_half is not None:
         L.append(f"- p99 acknowledgement at half load: {fmt_ms(half_p99)} ms, target ≤ {TARGET_HALF_P99_MS:g} ms — "
                  f"{'met' if ok_half else 'missed'}.")
+    if unreliable:
+        L.append("- These verdicts come from a run on a busy machine (see above) and do not count.")
+    if noisy:
+        L.append(f"- Machine not quiet (other processes over {OTHER_LOAD_WARN} cores) during: "
+                 + ", ".join(w.split(":")[0] for w in noisy) + " — see the last column of *Every run*.")
     if warnings:
         L.append("")
         L.append("**Anomalies during the run:**")
@@ -490,6 +571,9 @@ def main():
     r.add_argument("--target-rate")
     h = sub.add_parser("half-load")
     h.add_argument("results")
+    pc = sub.add_parser("perf-children")
+    pc.add_argument("file")
+    pc.add_argument("limit", type=int, nargs="?", default=20)
     c = sub.add_parser("check")
     c.add_argument("results")
     d = sub.add_parser("render")
@@ -502,7 +586,8 @@ def main():
     d.add_argument("--quick", action="store_true")
     d.add_argument("--no-write", action="store_true")
     a = p.parse_args()
-    {"record": cmd_record, "half-load": cmd_half_load, "check": cmd_check, "render": cmd_render}[a.cmd](a)
+    {"record": cmd_record, "half-load": cmd_half_load, "check": cmd_check, "render": cmd_render,
+     "perf-children": cmd_perf_children}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -86,9 +86,11 @@ public struct Gateway: Sendable {
             metrics: GatewayMetrics(factory: factory)
         ).addRoutes(to: router)
         OperationsController(store: store, registry: registry).addRoutes(to: router)
+        try AnalyticsScriptController().addRoutes(to: router)
         let admin = router.group("api").add(middleware: AdminAuthMiddleware(token: config.server.adminToken))
         AdminDestinationsController(delivery: delivery).addRoutes(to: admin)
         AdminIdentityController(store: store, clock: clock).addRoutes(to: admin)
+        try WebUI(store: store, delivery: delivery, clock: clock, adminToken: config.server.adminToken).addRoutes(to: router)
 
         let application = Application(
             router: router,

@@ -80,6 +80,9 @@ typealias FixtureRunner = @Sendable (FixtureCase) async throws -> Void
             }
         },
         "warehouse": { fixture in try await runWarehouseFixture(fixture) },
+        "mixpanel": { fixture in try runHTTPFixture(fixture) { input in GunzippedMixpanelAdapter(try cast(input.settings)) } },
+        "amplitude": { fixture in try runHTTPFixture(fixture) { input in AmplitudeAdapter(settings: try cast(input.settings)) } },
+        "posthog": { fixture in try runHTTPFixture(fixture) { input in GunzippedPostHogAdapter(try cast(input.settings)) } },
     ]
 
     @Test func fixturesOfTheFinishedTypesExist() {

@@ -78,6 +78,8 @@ struct RetentionTests {
                 url: \(receiver.url)/hook
                 anonymous: hold
                 hold_ttl: 1d
+                # One event per batch: a partial batch waits max_wait on the test's frozen clock.
+                batch: { max_events: 1 }
             """
         }, clock: clock) { (gateway) async throws in
             try await #require(gateway.post("/v1/page", #"{"anonymousId":"a-old","messageId":"anon-old"}"#).status == 200)

@@ -225,13 +225,14 @@ class CaptureServer:
 
     ``url`` is ``http://127.0.0.1:PORT`` (no trailing slash): point an SDK or a destination's
     ``endpoint`` at it. ``script(...)`` queues answers that are used, in order, before falling
-    back to the vendor's success reply.
+    back to the vendor's success reply; ``respond_with(function)`` answers by content.
     """
 
     def __init__(self, vendor: str):
         self.vendor = vendor
         self._requests: list[CapturedRequest] = []
         self._scripted: list[ScriptedReply] = []
+        self._responder: Callable[[CapturedRequest], ScriptedReply | None] | None = None
         self._condition = threading.Condition()
         server = self
 
@@ -281,9 +282,18 @@ class CaptureServer:
         with self._condition:
             self._scripted.extend(replies)
 
+    def respond_with(self, responder: Callable[[CapturedRequest], ScriptedReply | None]) -> None:
+        """Answers each request with ``responder(request)`` (after any queued ``script`` replies);
+        ``None`` falls back to the success reply. For answers that depend on the content."""
+        with self._condition:
+            self._responder = responder
+
     def _reply(self, request: CapturedRequest) -> tuple[int, dict[str, str], bytes]:
         with self._condition:
             scripted = self._scripted.pop(0) if self._scripted else None
+            responder = self._responder
+        if scripted is None and responder is not None:
+            scripted = responder(request)
         if scripted is None:
             return _success_reply(self.vendor, request)
         body = scripted.body
@@ -533,7 +543,7 @@ def known_differences(readme: Path) -> list[str]:
     the backticked field path at the start of each bullet (e.g. ``- `properties.mp_lib`: …``)."""
     fields: list[str] = []
     in_section = False
-    for line in readme.read_text().splitlines():
+    for line in readme.read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
             in_section = line.lstrip("#").strip().lower().startswith("known differences")
             continue

@@ -3,8 +3,10 @@ import SwitchyardCore
 /// Settings of a `type: amplitude` destination: events to `/2/httpapi` (or `/batch`).
 ///
 /// Keys: `api_key` (required), `region` (`us` default | `eu`), `endpoint` (base URL, overrides
-/// `region`), `use_batch_api` (default `false`: HTTP V2), `page_event_name` (see ``PageEventName``),
-/// `min_id_length` (sent as `options.min_id_length` when set; Amplitude's own default is 5).
+/// `region`), `use_batch_api` (default `false`: HTTP V2), `page_event_name` (see ``PageEventName``;
+/// Amplitude also takes `amplitude` or `"[Amplitude] Page Viewed"`, the names Amplitude's own SDKs give
+/// page and screen views, stored as ``amplitudePageViewed``), `min_id_length` (sent as
+/// `options.min_id_length` when set; Amplitude's own default is 5).
 public struct AmplitudeSettings: DestinationTypeSettings {
     /// Amplitude's data centers and their API hosts (vendor-formats §2.1).
     public enum Region: String, Sendable, CaseIterable {
@@ -21,6 +23,11 @@ public struct AmplitudeSettings: DestinationTypeSettings {
     }
 
     public static let type = "amplitude"
+
+    /// `page_event_name: amplitude` (or the text itself): pages become `[Amplitude] Page Viewed` and
+    /// screens `[Amplitude] Screen Viewed`, with the `[Amplitude] Page …` / `[Amplitude] Screen Name`
+    /// properties Amplitude's SDKs send, whether or not the call has a name.
+    public static let amplitudePageViewed = PageEventName.template("[Amplitude] Page Viewed")
     public static let keys: Set<String> = [
         "api_key", "region", "endpoint", "use_batch_api", "page_event_name", "min_id_length",
     ]
@@ -67,8 +74,22 @@ public struct AmplitudeSettings: DestinationTypeSettings {
         region = try mapping.choice("region", default: Region.us)
         endpoint = try mapping.optionalBaseURL("endpoint")
         useBatchAPI = try mapping.bool("use_batch_api", default: false)
-        pageEventName = try PageEventName.read(mapping)
+        pageEventName = try Self.readPageEventName(mapping)
         minIDLength = try mapping.optionalInt("min_id_length", in: 1...Int.max)
+    }
+
+    /// `page_event_name`: the shared choices plus ``amplitudePageViewed``, which has no `{name}` (the
+    /// shared reader requires one of a template).
+    static func readPageEventName(_ mapping: ConfigMapping) throws -> PageEventName {
+        guard let node = mapping["page_event_name"] else { return .loaded }
+        if let text = node.scalarText, text == "amplitude" || text == amplitudePageViewed.configText {
+            return amplitudePageViewed
+        }
+        do {
+            return try PageEventName.read(mapping)
+        } catch {
+            throw node.expected("loaded, viewed_name, amplitude or a template containing {name}")
+        }
     }
 
     public var summary: [(key: String, value: String)] {

@@ -49,8 +49,7 @@ struct AdminDestinationsController: Sendable {
         try known(name)
         let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 50, 1), 1000)
         let after = request.uri.queryParameters.get("cursor", as: Int64.self) ?? 0
-        let letters = try await storeCall { try await delivery.store.deadLetters(of: name, after: after, limit: limit + 1) }
-        let page = letters.prefix(limit)
+        let (page, nextCursor) = try await deadLetterPage(of: name, after: after, limit: limit)
         let items: [JSONValue] = page.map { letter in
             [
                 "id": .number(String(letter.id)), "messageId": .string(letter.event.event.messageId),
@@ -60,8 +59,21 @@ struct AdminDestinationsController: Sendable {
                 "last_error": .string(letter.lastError), "failed_at": .string(letter.failedAt.iso8601),
             ]
         }
-        let next: JSONValue = letters.count > limit ? .string(String(page.last!.id)) : .null  // page is non-empty here
+        let next: JSONValue = nextCursor.map { .string(String($0)) } ?? .null
         return Response.json(JSONValue.object(JSONObject([("dead_letters", .array(items)), ("next_cursor", next)])).bytes)
+    }
+
+    /// Up to `limit` dead letters of `name` after the id `after`, oldest first, and the cursor of the next
+    /// page (the last id shown) when there are more.
+    func deadLetterPage(of name: String, after: Int64, limit: Int) async throws
+        -> (letters: [DeadLetter], next: Int64?)
+    {
+        // One more than asked tells whether another page exists without counting.
+        let letters = try await storeCall {
+            try await delivery.store.deadLetters(of: name, after: after, limit: limit + 1)
+        }
+        let page = Array(letters.prefix(limit))
+        return (page, letters.count > limit ? page.last?.id : nil)
     }
 
     func replay(_ request: Request, name: String) async throws -> Response {

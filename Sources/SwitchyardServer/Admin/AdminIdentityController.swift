@@ -37,7 +37,7 @@ struct AdminIdentityController: Sendable {
         }
         group.delete("people/:userId") { _, context in
             let userId = try context.parameters.require("userId")
-            let deleted = try await storeCall { try await store.erase(userId, at: clock.now()) }
+            let deleted = try await erase(userId)
             let body: JSONValue = [
                 "erased": .bool(deleted != nil), "events_deleted": .number(String(deleted ?? 0)), "suppressed": true,
             ]
@@ -50,15 +50,25 @@ struct AdminIdentityController: Sendable {
         }
     }
 
+    /// Erases the person and suppresses the user id (SPEC §3); the API's `DELETE` and the UI's erase form.
+    /// Returns the events deleted, or nil when the user id was unknown (it is suppressed anyway).
+    func erase(_ userId: String) async throws -> Int? {
+        try await storeCall { try await store.erase(userId, at: clock.now()) }
+    }
+
+    /// The `cursor` query parameter: absent or empty for the newest page, else an earlier `next_cursor`.
+    static func cursor(_ request: Request) throws -> ActivityCursor? {
+        guard let text = request.uri.queryParameters.get("cursor"), !text.isEmpty else { return nil }
+        guard let cursor = ActivityCursor(text) else {
+            throw GatewayError(
+                .badRequest, code: "invalid_cursor", message: "cursor must be a next_cursor value from an earlier page")
+        }
+        return cursor
+    }
+
     func page(_ scope: ActivityScope, _ request: Request) async throws -> Response {
         let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 50, 1), 500)
-        var cursor: ActivityCursor?
-        if let text = request.uri.queryParameters.get("cursor"), !text.isEmpty {
-            guard let parsed = ActivityCursor(text) else {
-                throw GatewayError(.badRequest, code: "invalid_cursor", message: "cursor must be a next_cursor value from an earlier page")
-            }
-            cursor = parsed
-        }
+        let cursor = try Self.cursor(request)
         let page = try await storeCall { try await store.activity(scope, before: cursor, limit: limit) }
         let body = JSONValue.object(
             JSONObject([

@@ -62,9 +62,12 @@ public final class SQLiteEventStore: EventStore {
                 var results: [AppendResult] = []
                 results.reserveCapacity(events.count)
                 for event in events {
-                    try claim.execute(arguments: [
-                        event.source, event.messageId, event.receivedAt.milliseconds, windowMs,
-                    ])
+                    var claimed = RawBinding(claim, in: db)
+                    claimed.text(event.source)
+                    claimed.text(event.messageId)
+                    claimed.integer(event.receivedAt.milliseconds)
+                    claimed.integer(windowMs)
+                    try claimed.run()
                     guard db.changesCount > 0 else {
                         results.append(.duplicate)
                         continue
@@ -74,9 +77,22 @@ public final class SQLiteEventStore: EventStore {
                         continue
                     }
                     let resolved = policy.enabled ? try identity.resolve(event) : event.userId
-                    try insert.execute(
-                        arguments: Self.eventArguments(
-                            StoredEvent(sequence: 0, event: event, resolvedUserId: resolved), sequence: .some(nil)))
+                    var row = RawBinding(insert, in: db)
+                    row.integer(nil)  // the log assigns the sequence
+                    row.text(event.source)
+                    row.text(event.messageId)
+                    row.text(event.type.rawValue)
+                    row.text(event.userId)
+                    row.text(event.anonymousId)
+                    row.text(event.eventName)
+                    row.text(event.previousId)
+                    row.text(event.groupId)
+                    row.integer(event.timestamp.milliseconds)
+                    row.integer(event.receivedAt.milliseconds)
+                    row.blob(event.body)
+                    row.text(resolved)
+                    row.text(nil)  // merged_anonymous_id: set by a merge, below
+                    try row.run()
                     let sequence = db.lastInsertedRowID
                     if policy.enabled { try identity.apply(event, sequence: sequence, resolvedUserId: resolved) }
                     results.append(.stored(sequence: sequence))

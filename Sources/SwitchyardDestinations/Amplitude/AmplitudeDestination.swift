@@ -1,0 +1,138 @@
+import Logging
+import SwitchyardCore
+
+/// The Amplitude destination: ``AmplitudeAdapter``'s requests, sent through the shared sender, with the
+/// resends Amplitude's partial answers call for.
+///
+/// Amplitude ingests nothing of a request it answers 400 or 429 for, even when the answer names only
+/// some of its events ("remove those events and resend the rest"). The pipeline settles whole batches,
+/// so this destination does the resending itself, request by request, in order:
+///
+/// 1. send the request's events;
+/// 2. 400 naming events → those become dead letters; send the others again at once;
+/// 3. 429 naming throttled events → those whose user or device is over its daily quota become dead
+///    letters, the others are set aside to wait; send the rest again at once;
+/// 4. repeat until a request is accepted or nothing is left of it. Every round removes at least one
+///    event, so a request of `n` events takes at most `n + 1` sends.
+///
+/// Then the batch settles: events set aside by a 429 → `.retry(after: 30 s)` for the whole batch (15 s
+/// on the Batch API): the retry sends the accepted events again too, which `insert_id` makes harmless,
+/// and finds the dead letters again; else dead letters → `.deadLetter(indexes:)` (or `.deadLetterAll`);
+/// else `.delivered`. An answer about a whole request — no answer, 408, 5xx (`.retry`), 413 (`.split`),
+/// 410 (`.disable`) — decides the batch at once; 401/403 and request-level 400s dead-letter that
+/// request's events and the next request is sent.
+public struct AmplitudeDestination: Destination {
+    public let adapter: AmplitudeAdapter
+    let context: DestinationContext
+
+    public init(adapter: AmplitudeAdapter, context: DestinationContext) {
+        self.adapter = adapter
+        self.context = context
+    }
+
+    public func deliver(_ batch: DeliveryBatch) async -> DeliveryOutcome {
+        let events: [AmplitudeEvent]
+        do {
+            events = try adapter.events(for: batch)
+        } catch {
+            return .deadLetterAll(reason: "the events could not be encoded: \(error)", status: nil)
+        }
+        var settlement = Settlement()
+        for chunk in adapter.chunks(of: events) {
+            if let decided = await send(chunk, into: &settlement) { return decided }
+        }
+        return settlement.outcome(batchSize: batch.events.count)
+    }
+
+    /// Sends one request's events until they are all accepted, dead or set aside; returns an outcome
+    /// only when an answer decides the whole batch.
+    func send(_ chunk: [AmplitudeEvent], into settlement: inout Settlement) async -> DeliveryOutcome? {
+        var pending = chunk
+        while !pending.isEmpty {
+            let request = adapter.request(carrying: pending)
+            let result: HTTPResult
+            do {
+                result = try await context.sender.send(request, timeout: context.timeout)
+            } catch {
+                return .retry(
+                    after: nil,
+                    reason: "no answer from \(HTTPDestination<AmplitudeAdapter>.host(request.url)): \(error)",
+                    status: nil)
+            }
+            let answer = AmplitudeAnswer(result, events: pending, useBatchAPI: adapter.settings.useBatchAPI)
+            context.logger.debug(
+                "destination answered",
+                metadata: [
+                    "switchyard.destination": "\(context.name)", "switchyard.status": "\(result.status)",
+                    "switchyard.events": "\(pending.count)",
+                ])
+            switch answer {
+            case .accepted:
+                return nil
+            case .rejected(let reasons, let status):
+                settlement.dead(
+                    reasons.keys.map { pending[$0].batchIndex },
+                    reason: AmplitudeAdapter.rejectionReason(reasons, status: status), status: status)
+                pending = pending.enumerated().filter { reasons[$0.offset] == nil }.map(\.element)
+            case .throttled(let waiting, let overQuota, let after):
+                if !overQuota.isEmpty {
+                    let noun = overQuota.count == 1 ? "event" : "events"
+                    settlement.dead(
+                        overQuota.map { pending[$0].batchIndex },
+                        reason: "Amplitude dropped \(overQuota.count) \(noun) (HTTP 429): its user or device exceeded "
+                            + "Amplitude's daily event quota",
+                        status: 429)
+                }
+                settlement.wait(waiting.map { pending[$0].batchIndex }, after: after)
+                let removed = Set(waiting + overQuota)
+                pending = pending.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+            case .request(.deadLetterAll(let reason, let status)):
+                settlement.dead(pending.map(\.batchIndex), reason: reason, status: status)
+                return nil
+            case .request(.delivered):
+                return nil
+            case .request(let outcome):
+                return outcome
+            }
+        }
+        return nil
+    }
+
+    /// What one batch's requests came to so far.
+    struct Settlement {
+        var dead: [Int: (reason: String, status: Int?)] = [:]
+        var waiting = Set<Int>()
+        var pause: Duration = .zero
+
+        mutating func dead(_ indexes: [Int], reason: String, status: Int?) {
+            for index in indexes where dead[index] == nil { dead[index] = (reason, status) }
+        }
+
+        mutating func wait(_ indexes: [Int], after: Duration) {
+            guard !indexes.isEmpty else { return }
+            waiting.formUnion(indexes)
+            pause = max(pause, after)
+        }
+
+        func outcome(batchSize: Int) -> DeliveryOutcome {
+            // A group call's second event may be dead while its first waits: the wait wins.
+            if !waiting.isEmpty {
+                let noun = waiting.count == 1 ? "event" : "events"
+                return .retry(
+                    after: pause,
+                    reason: "Amplitude throttled the users or devices of \(waiting.count) \(noun) (HTTP 429); "
+                        + "the others were sent again at once",
+                    status: 429)
+            }
+            guard !dead.isEmpty else { return .delivered }
+            var reasons: [String] = []
+            for index in dead.keys.sorted() {
+                if let reason = dead[index]?.reason, !reasons.contains(reason) { reasons.append(reason) }
+            }
+            let status = dead[dead.keys.max() ?? 0]?.status ?? nil
+            let reason = reasons.joined(separator: "; ")
+            if dead.count == batchSize { return .deadLetterAll(reason: reason, status: status) }
+            return .deadLetter(indexes: dead.keys.sorted(), reason: reason, status: status)
+        }
+    }
+}
