@@ -401,7 +401,7 @@ import Testing
                     api_key: key
                     page_event_name: Page Viewed
                 """,
-            expected: "test.yaml:8: destinations[0].page_event_name: expected loaded, viewed_name or a template "
+            expected: "test.yaml:8: destinations[0].page_event_name: expected loaded, viewed_name, amplitude or a template "
                 + "containing {name}, got \"Page Viewed\""
         ),
         Case(
