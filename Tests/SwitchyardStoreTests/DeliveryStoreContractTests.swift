@@ -9,14 +9,7 @@ struct DeliveryStoreContractTests {
     typealias Backend = StoreContractTests.Backend
 
     func withStore(_ backend: Backend, _ body: (any EventStore) async throws -> Void) async throws {
-        let (store, cleanup) = try await backend.open()
-        do {
-            try await body(store)
-            await cleanup()
-        } catch {
-            await cleanup()
-            throw error
-        }
+        try await StoreContractTests().withStore(backend, body)
     }
 
     func stored(_ store: any EventStore, _ count: Int, from: Int = 0, at time: Timestamp = StoreContractTests.t0) async throws -> [StoredEvent] {
