@@ -255,7 +255,7 @@ PERF_SKIP = re.compile(
     r"entry_SYSCALL|do_syscall|__x64_sys|swift::|_swift_|swift_task|partial apply forwarder|"
     r"reabstraction thunk|merged |outlined |Sequence\.map|Task\.init|__libc_start|main$|_start$|"
     r"withAutoReleasePool|Selector\.whenReady|protocol witness|ChannelPipeline|ChannelHandlerContext|"
-    r"withNextBuffer|NIOAsyncChannelHandlerWriterDelegate|BaseSocketChannel\.readable)")
+    r"ByteToMessageHandler\.withNextBuffer|NIOAsyncChannelHandlerWriterDelegate|BaseSocketChannel\.readable)")
 
 
 def fold_symbol(name):

@@ -72,6 +72,7 @@ public final class SQLiteEventStore: EventStore {
                         results.append(.duplicate)
                         continue
                     }
+                    if policy.enabled { try identity.prefetch(event) }
                     if let userId = event.userId, try identity.isSuppressed(userId) {
                         results.append(.suppressed)
                         continue

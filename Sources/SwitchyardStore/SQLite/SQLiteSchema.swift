@@ -130,6 +130,10 @@ enum SQLiteSchema {
                     CREATE INDEX activity_anonymous ON activity (anonymous_id, id);
                     """)
         }
+        migrator.registerMigration("2-holds-in-log-order") { db in
+            // Released holds are read in log order; without this every release round sorts all holds.
+            try db.execute(sql: "CREATE INDEX holds_destination_seq ON holds (destination, seq)")
+        }
         return migrator
     }
 }
