@@ -381,20 +381,6 @@ struct WarehouseFolder {
         await warehouse.shutdown()
     }
 
-    // Root ignores file permissions, so a read-only folder only fails for other users.
-    @Test(.enabled(if: getuid() != 0)) func aReadOnlyFolderMakesDeliveriesRetry() async throws {
-        let root = try makeTemporaryFolder()
-        defer { removeFolder(root) }
-        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
-        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: root)
-        guard case .retry = await warehouse.deliver(DeliveryBatch(events: [warehouseEvent("a")])) else {
-            Issue.record("expected a retry")
-            return
-        }
-        #expect(WarehouseFolder(root: root).visible.isEmpty)
-        await warehouse.shutdown()
-    }
-
     @Test func shutdownDeletesFilesThatWereNeverCommitted() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }

@@ -27,7 +27,7 @@ public enum SecretMask {
     }
 
     /// An http(s) URL reduced to scheme, host and port, with `/…` standing for any path or query:
-    /// webhook URLs often carry their credential in the path (`https://hooks.example.com/T0/B0/XXXX`).
+    /// webhook URLs often carry their credential in the path (`https://hooks.example.com/T0/B0/s3cr3t`).
     /// Text that is not such a URL is masked whole with ``mask(_:)``.
     public static func maskURL(_ url: String) -> String {
         guard let schemeEnd = url.firstRange(of: "://") else { return mask(url) }
