@@ -137,6 +137,20 @@ struct DeliveryTests {
         }
     }
 
+    @Test func aDestinationRateLimitSpacesRequests() async throws {
+        let receiver = try await ScriptedHTTPServer.start()
+        defer { Task { await receiver.stop() } }
+        let destination = Self.webhook("hook", receiver.url, extra: "    rate_limit: 2")
+        try await TestGateway.with(yaml: { Self.yaml($0, destinations: destination) }) { (gateway) async throws in
+            let batch = (1...4).map { #"{"type":"track","userId":"u","event":"e","messageId":"r\#($0)"}"# }.joined(separator: ",")
+            #expect(try await gateway.post("/v1/batch", #"{"batch":[\#(batch)]}"#).status == 200)
+            let requests = await receiver.waitForRequests(4)
+            #expect(requests.flatMap(messageIds) == ["r1", "r2", "r3", "r4"])
+            // Two events a second: the bucket holds two, the next two come half a second apart each.
+            #expect(requests[3].at - requests[0].at >= .milliseconds(900), "rate_limit: 2 spaces the events")
+        }
+    }
+
     @Test func a413SplitsTheBatch() async throws {
         let receiver = try await ScriptedHTTPServer.start(script: [.init(413)])
         defer { Task { await receiver.stop() } }
