@@ -122,6 +122,8 @@ final class DestinationWorker: Sendable {
             }
         }
         var pending = Pending()
+        // The lag gauges cost two queries; a round can take a millisecond, so refresh them once a second.
+        var lastLagUpdate = ContinuousClock.now - .seconds(1)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if let reason = live.withLock({ $0.disabledReason }) {
                 metrics.disabled(name, true)
@@ -183,7 +185,10 @@ final class DestinationWorker: Sendable {
                     readPosition = await recordedPosition(fallback: readPosition)
                 }
             }
-            await updateLag(position: readPosition)
+            if ContinuousClock.now - lastLagUpdate >= .seconds(1) {
+                lastLagUpdate = .now
+                await updateLag(position: readPosition)
+            }
         }
         // Shutdown: make what was delivered durable and record it; what is in flight is sent again later.
         await commitIfDue(&pending, force: true)
@@ -458,7 +463,7 @@ final class DestinationWorker: Sendable {
             let wait: Duration? = live.withLock { live in
                 guard var limiter = live.limiter else { return nil }
                 let elapsed = start - DestinationWorker.epoch
-                let wait = limiter.take(count, nowNanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+                let wait = limiter.take(count, nowNanoseconds: elapsed.wholeNanoseconds)
                 live.limiter = limiter
                 return wait
             }

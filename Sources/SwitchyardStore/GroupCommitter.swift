@@ -175,7 +175,7 @@ public final class GroupCommitter: Service, Sendable {
         } catch {
             outcome = .failure(error)
         }
-        commitTimer.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        commitTimer.recordNanoseconds((ContinuousClock.now - started).wholeNanoseconds)
         batchSize.record(events.count)
         let usage = await store.diskUsage()
         state.withLock { state in
@@ -203,9 +203,3 @@ public final class GroupCommitter: Service, Sendable {
     }
 }
 
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

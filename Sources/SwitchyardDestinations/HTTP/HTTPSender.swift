@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import SwitchyardCore
 
 /// The one outbound HTTP client every HTTP destination shares: pooled connections, a timeout per request,
 /// redirects never followed (a webhook receiver moving is an answer to surface, not to chase).
@@ -36,9 +37,3 @@ public final class HTTPSender: Sendable {
     }
 }
 
-extension Duration {
-    var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

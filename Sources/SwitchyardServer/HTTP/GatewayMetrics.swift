@@ -19,7 +19,12 @@ struct GatewayMetrics: Sendable {
     }
 
     func stored(_ events: [NewEvent], results: [AppendResult]) {
-        var counts: [String: Int] = [:]
+        struct Key: Hashable {
+            var source: String
+            var type: EventType
+            var outcome: String
+        }
+        var counts: [Key: Int] = [:]
         for (event, result) in zip(events, results) {
             let outcome: String
             switch result {
@@ -27,13 +32,13 @@ struct GatewayMetrics: Sendable {
             case .duplicate: outcome = "duplicate"
             case .suppressed: outcome = "suppressed"
             }
-            counts["\(event.source)\u{0}\(event.type.rawValue)\u{0}\(outcome)", default: 0] += 1
+            counts[Key(source: event.source, type: event.type, outcome: outcome), default: 0] += 1
         }
         for (key, count) in counts {
-            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false).map(String.init)
             Counter(
                 label: "switchyard_ingest_events_total",
-                dimensions: [("source", parts[0]), ("type", parts[1]), ("outcome", parts[2])], factory: factory
+                dimensions: [("source", key.source), ("type", key.type.rawValue), ("outcome", key.outcome)],
+                factory: factory
             ).increment(by: count)
         }
     }
@@ -53,7 +58,6 @@ struct GatewayMetrics: Sendable {
 
 extension Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
     }
 }

@@ -34,7 +34,6 @@ final class IngestSources: Sendable {
     func admit(_ source: Source, count: Int) -> Duration? {
         guard source.rateLimited else { return nil }
         let elapsed = ContinuousClock.now - start
-        let now = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        return source.limiter.withLock { $0.take(count, nowNanoseconds: now) }
+        return source.limiter.withLock { $0.take(count, nowNanoseconds: elapsed.wholeNanoseconds) }
     }
 }
