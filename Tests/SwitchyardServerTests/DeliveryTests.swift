@@ -11,17 +11,7 @@ import Testing
 @Suite("Delivery to webhooks")
 struct DeliveryTests {
     static func yaml(_ directory: URL, destinations: String) -> String {
-        """
-        server:
-          listen: 127.0.0.1:0
-        storage:
-          sqlite: \(directory.path)/switchyard.db
-        sources:
-          - name: website
-            write_key: \(TestGateway.writeKey)
-        destinations:
-        \(destinations)
-        """
+        TestGateway.config(directory, destinations: destinations)
     }
 
     static func webhook(_ name: String, _ url: String, batch: Int = 1, extra: String = "") -> String {

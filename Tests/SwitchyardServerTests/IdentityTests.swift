@@ -11,20 +11,7 @@ import Testing
 @Suite("Identity over real HTTP")
 struct IdentityTests {
     static func yaml(_ directory: URL, identity: String = "", destinations: String = "  []") -> String {
-        """
-        server:
-          listen: 127.0.0.1:0
-        storage:
-          sqlite: \(directory.path)/switchyard.db
-        sources:
-          - name: website
-            write_key: \(TestGateway.writeKey)
-        identity:
-          anonymous_ttl: 30d
-        \(identity)
-        destinations:
-        \(destinations)
-        """
+        TestGateway.config(directory, sections: "identity:\n  anonymous_ttl: 30d\n\(identity)", destinations: destinations)
     }
 
     static func hooks(hold: String, forward: String) -> String {

@@ -141,18 +141,7 @@ struct IngestTests {
     }
 
     @Test func aSourceOverItsRateLimitGets429WithRetryAfter() async throws {
-        let yaml: (URL) -> String = { directory in
-            """
-            server:
-              listen: 127.0.0.1:0
-            storage:
-              sqlite: \(directory.path)/switchyard.db
-            sources:
-              - name: website
-                write_key: \(TestGateway.writeKey)
-                rate_limit: 1
-            """
-        }
+        let yaml: (URL) -> String = { TestGateway.config($0, sourceExtra: "    rate_limit: 1") }
         try await TestGateway.with(yaml: yaml) { (gateway) async throws in
             var statuses: [Int] = []
             var retryAfter: String?

@@ -40,6 +40,26 @@ struct TestGateway {
         """
     }
 
+    /// A gateway config on a free port with its store in `directory` and the `website` source.
+    /// `sourceExtra` adds lines to that source (indented 4), `sections` adds top-level sections.
+    static func config(
+        _ directory: URL, sourceExtra: String = "", sections: String = "", destinations: String = "  []"
+    ) -> String {
+        """
+        server:
+          listen: 127.0.0.1:0
+        storage:
+          sqlite: \(directory.path)/switchyard.db
+        sources:
+          - name: website
+            write_key: \(writeKey)
+        \(sourceExtra)
+        \(sections)
+        destinations:
+        \(destinations)
+        """
+    }
+
     static func start(
         yaml makeYAML: (URL) -> String = { yaml(directory: $0) }, clock: any WallClock = SystemWallClock()
     ) async throws -> TestGateway {

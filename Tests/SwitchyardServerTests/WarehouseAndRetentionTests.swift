@@ -60,27 +60,17 @@ struct RetentionTests {
         let receiver = try await ScriptedHTTPServer.start()
         defer { Task { await receiver.stop() } }
         try await TestGateway.with(yaml: { directory in
-            """
-            server:
-              listen: 127.0.0.1:0
-            storage:
-              sqlite: \(directory.path)/switchyard.db
-            sources:
-              - name: website
-                write_key: \(TestGateway.writeKey)
-            retention:
-              events: 10d
-            identity:
-              anonymous_ttl: 3d
-            destinations:
-              - name: held
-                type: webhook
-                url: \(receiver.url)/hook
-                anonymous: hold
-                hold_ttl: 1d
-                # One event per batch: a partial batch waits max_wait on the test's frozen clock.
-                batch: { max_events: 1 }
-            """
+            TestGateway.config(
+                directory, sections: "retention:\n  events: 10d\nidentity:\n  anonymous_ttl: 3d",
+                destinations: """
+                      - name: held
+                        type: webhook
+                        url: \(receiver.url)/hook
+                        anonymous: hold
+                        hold_ttl: 1d
+                        # One event per batch: a partial batch waits max_wait on the test's frozen clock.
+                        batch: { max_events: 1 }
+                    """)
         }, clock: clock) { (gateway) async throws in
             try await #require(gateway.post("/v1/page", #"{"anonymousId":"a-old","messageId":"anon-old"}"#).status == 200)
             try await #require(gateway.post("/v1/track", #"{"userId":"u","event":"e","messageId":"ident-old"}"#).status == 200)
