@@ -24,18 +24,23 @@ public struct StorageSettings: Sendable {
     public var maxBacklog: ByteSize
     /// `synchronous`: `full` (default) | `normal`; used by the SQLite back end only.
     public var synchronous: Synchronous
+    /// `lease_ttl`: how long a node's claim on a destination's delivery lasts without a heartbeat; a dead
+    /// node's destinations are taken over after one to two of these. Default `10s`, at least `1s`.
+    public var leaseTTL: Duration
 
-    static let keys: Set<String> = ["sqlite", "postgres", "max_backlog", "synchronous"]
+    static let keys: Set<String> = ["sqlite", "postgres", "max_backlog", "synchronous", "lease_ttl"]
 
     /// Creates storage settings; every default is the one documented on its property.
     public init(
         backend: Backend = .sqlite(path: "data/switchyard.db"),
         maxBacklog: ByteSize = .gibibytes(20),
-        synchronous: Synchronous = .full
+        synchronous: Synchronous = .full,
+        leaseTTL: Duration = .seconds(10)
     ) {
         self.backend = backend
         self.maxBacklog = maxBacklog
         self.synchronous = synchronous
+        self.leaseTTL = leaseTTL
     }
 
     init(_ mapping: ConfigMapping) throws {
@@ -54,10 +59,15 @@ public struct StorageSettings: Sendable {
         if maxBacklog.bytes == 0, let node = mapping["max_backlog"] {
             throw node.error("must be greater than 0")
         }
+        let leaseTTL = try mapping.duration("lease_ttl", default: defaults.leaseTTL)
+        if leaseTTL < .seconds(1), let node = mapping["lease_ttl"] {
+            throw node.error("must be at least 1s")
+        }
         self.init(
             backend: backend,
             maxBacklog: maxBacklog,
-            synchronous: try mapping.choice("synchronous", default: defaults.synchronous)
+            synchronous: try mapping.choice("synchronous", default: defaults.synchronous),
+            leaseTTL: leaseTTL
         )
     }
 }

@@ -14,6 +14,7 @@ import Synchronization
 /// delivered and records it; batches waiting for a retry are sent again after the restart.
 public final class DeliveryService: Service, Sendable {
     let workers: [String: DestinationWorker]
+    let leases: DeliveryLeases
     let configured: [DestinationSettings]
     public let store: any EventStore
     let sender: HTTPSender
@@ -23,11 +24,15 @@ public final class DeliveryService: Service, Sendable {
     /// Builds workers for the config's enabled destinations.
     /// - Throws: when a destination cannot be built (an unwritable warehouse path, a type that cannot
     ///   deliver yet); the message names the destination.
+    /// - Parameter leaseTTL: how long a node's claim on a destination lasts without a heartbeat
+    ///   (`storage.lease_ttl`); a dead node's destinations are taken over after about that long.
     public init(
         destinations: [DestinationSettings], store: any EventStore, signal: EventLogSignal, nodeId: String,
-        clock: any WallClock, logger: Logger, metrics: any MetricsFactory
+        leaseTTL: Duration = .seconds(10), clock: any WallClock, logger: Logger, metrics: any MetricsFactory
     ) throws {
         let sender = HTTPSender()
+        let leases = DeliveryLeases(
+            node: nodeId, ttl: leaseTTL, destinations: destinations.filter(\.enabled).count)
         var workers: [String: DestinationWorker] = [:]
         for settings in destinations where settings.enabled {
             let context = DestinationContext(
@@ -48,10 +53,11 @@ public final class DeliveryService: Service, Sendable {
                     maxAge: settings.retry.maxAge, maxAttempts: settings.retry.maxAttempts),
                 anonymous: settings.anonymous)
             workers[settings.name] = DestinationWorker(
-                configuration: configuration, destination: destination, store: store, signal: signal, clock: clock,
+                configuration: configuration, leases: leases, destination: destination, store: store, signal: signal, clock: clock,
                 logger: logger, metrics: DeliveryMetrics(factory: metrics))
         }
         self.workers = workers
+        self.leases = leases
         configured = destinations
         self.store = store
         self.sender = sender
@@ -63,7 +69,9 @@ public final class DeliveryService: Service, Sendable {
         // A service that returns early stops the whole gateway, so with nothing to deliver it just waits.
         if workers.isEmpty { try? await gracefulShutdown() }
         await withTaskGroup(of: Void.self) { group in
-            for worker in workers.values {
+            let all = Array(workers.values)
+            group.addTask { await self.leases.heartbeat(store: self.store, workers: all, logger: self.logger) }
+            for worker in all {
                 group.addTask { await worker.run() }
             }
         }
@@ -95,6 +103,7 @@ public final class DeliveryService: Service, Sendable {
                 status.retrying = live.retrying
                 status.lastError = live.lastError
                 status.state = live.disabledReason == nil && progress.disabledReason == nil ? .active : .disabled
+                status.deliveredBy = try await store.leaseHolder(of: settings.name)
                 if let reason = live.disabledReason ?? progress.disabledReason { status.lastError = reason }
             } else {
                 status.state = .disabled

@@ -27,6 +27,8 @@ public struct DestinationStatus: Sendable, Equatable {
     public var lagSeconds: Double
     /// Why it is disabled, or the last failure.
     public var lastError: String?
+    /// The node that holds the destination's delivery lease now (SPEC §8); nil while none does.
+    public var deliveredBy: String?
 
     public init(
         name: String, type: String, state: State = .active, delivered: Int64 = 0, failed: Int64 = 0, retrying: Int = 0,

@@ -18,6 +18,12 @@ import Synchronization
 ///
 /// Order: batches of a round settle before the next round starts, so with `concurrency: 1` a destination
 /// sees events in log order; a batch being retried holds back the ones after it.
+///
+/// Several nodes (SPEC §8): the worker delivers only while its node holds the destination's lease in the
+/// store (`DeliveryLeases` renews it). It reads the position afresh after each claim, stops sending as soon
+/// as the lease may have lapsed, and its settlements name the node, so a node that lost the lease cannot
+/// record over the new holder's work: a dead node's last round is sent again by the next holder
+/// (at-least-once, same idempotency keys).
 final class DestinationWorker: Sendable {
     struct Configuration: Sendable {
         var name: String
@@ -44,9 +50,17 @@ final class DestinationWorker: Sendable {
         var limiter: TokenBucket?
         /// Set while `commit` has not yet made delivered events durable.
         var uncommittedSince: ContinuousClock.Instant?
+        /// Until when this node may send for the destination: the last claim or renewal plus the lease's ttl,
+        /// less a margin, by this node's clock. nil while another node (or nobody) holds the lease.
+        var leaseValidUntil: ContinuousClock.Instant?
+        /// When the call that granted or last renewed the lease started.
+        var leaseGrantedAt: ContinuousClock.Instant?
+        /// Asked to hand the destination to a node with fewer (`DeliveryLeases` balances them).
+        var handOver = false
     }
 
     let configuration: Configuration
+    let leases: DeliveryLeases
     let destination: any Destination
     let store: any EventStore
     let signal: EventLogSignal
@@ -58,10 +72,11 @@ final class DestinationWorker: Sendable {
     let wake = EventLogSignal()
 
     init(
-        configuration: Configuration, destination: any Destination, store: any EventStore, signal: EventLogSignal,
-        clock: any WallClock, logger: Logger, metrics: DeliveryMetrics
+        configuration: Configuration, leases: DeliveryLeases, destination: any Destination, store: any EventStore,
+        signal: EventLogSignal, clock: any WallClock, logger: Logger, metrics: DeliveryMetrics
     ) {
         self.configuration = configuration
+        self.leases = leases
         self.destination = destination
         self.store = store
         self.signal = signal
@@ -108,9 +123,73 @@ final class DestinationWorker: Sendable {
         }
     }
 
+    var isStopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
+
+    /// Whether this node may send for the destination now.
+    var holdsLease: Bool { live.withLock { $0.leaseValidUntil.map { ContinuousClock.now < $0 } ?? false } }
+
     func run() async {
+        while !isStopping {
+            guard await claimLease() else { break }
+            let handedOver = await deliverWhileLeased()
+            if handedOver {
+                // Stay away long enough for a less busy node to take it.
+                await pause(leases.ttl * 2)
+            }
+        }
+        await destination.shutdown()
+    }
+
+    /// Waits until this node holds the destination's lease; false when the gateway stops first.
+    func claimLease() async -> Bool {
+        while !isStopping {
+            let started = ContinuousClock.now
+            do {
+                if try await store.claimLease(of: name, by: leases.node, ttl: leases.ttl, fairShare: leases.fairShare) {
+                    leaseRenewed(at: started)
+                    logger.info("delivering for this destination", metadata: ["switchyard.node": "\(leases.node)"])
+                    return true
+                }
+            } catch {
+                logger.warning("claiming the delivery lease failed; retrying", metadata: ["switchyard.error": "\(error)"])
+            }
+            let wakeMark = wake.head
+            await cancelWhenGracefulShutdownQuietly { await self.wake.wait(beyond: wakeMark, timeout: self.leases.claimInterval) }
+        }
+        return false
+    }
+
+    /// The store renewed (or granted) the lease in a call that started at `started`.
+    func leaseRenewed(at started: ContinuousClock.Instant) {
+        live.withLock {
+            $0.leaseValidUntil = started + leases.ttl - leases.margin
+            $0.leaseGrantedAt = started
+        }
+    }
+
+    /// The store says another node holds the lease, or nobody does — as of a call that started at `asOf`
+    /// (a claim granted after that call started stands).
+    func leaseLost(asOf: ContinuousClock.Instant = .now) {
+        let held = live.withLock { live in
+            guard let granted = live.leaseGrantedAt, granted <= asOf else { return false }
+            defer {
+                live.leaseValidUntil = nil
+                live.leaseGrantedAt = nil
+            }
+            return live.leaseValidUntil != nil
+        }
+        if held { logger.warning("the delivery lease was lost; another node delivers this destination now") }
+    }
+
+    func requestHandOver() {
+        live.withLock { $0.handOver = true }
+        poke()
+    }
+
+    /// Delivers while the lease is held. Returns true when it handed the destination over on request.
+    func deliverWhileLeased() async -> Bool {
         var readPosition: Int64 = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while !isStopping && holdsLease {
             do {
                 let progress = try await store.progress(of: name)
                 readPosition = progress.position
@@ -124,7 +203,7 @@ final class DestinationWorker: Sendable {
         var pending = Pending()
         // The lag gauges cost two queries; a round can take a millisecond, so refresh them once a second.
         var lastLagUpdate = ContinuousClock.now - .seconds(1)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while !isStopping && holdsLease && !live.withLock({ $0.handOver }) {
             if let reason = live.withLock({ $0.disabledReason }) {
                 metrics.disabled(name, true)
                 logger.debug("destination is disabled", metadata: ["switchyard.reason": "\(reason)"])
@@ -147,9 +226,12 @@ final class DestinationWorker: Sendable {
             }
             switch round {
             case .idle(let waitAtMost):
-                if await commitIfDue(&pending, force: false) == .rewind {
+                switch await commitIfDue(&pending, force: false) {
+                case .done: break
+                case .rewind:
                     readPosition = await recordedPosition(fallback: readPosition)
                     continue
+                case .lost: continue
                 }
                 let mark = readPosition
                 let wakeMark = wake.head
@@ -190,9 +272,25 @@ final class DestinationWorker: Sendable {
                 await updateLag(position: readPosition)
             }
         }
-        // Shutdown: make what was delivered durable and record it; what is in flight is sent again later.
+        let handOver = live.withLock { live in
+            defer { live.handOver = false }
+            return live.handOver
+        }
+        guard holdsLease else {
+            // Lost: what this round delivered is not recorded; the new holder sends it again.
+            return false
+        }
+        // Shutdown or hand-over: make what was delivered durable, record it, and let another node take over
+        // at once instead of after the lease's ttl. What is in flight is sent again later.
         await commitIfDue(&pending, force: true)
-        await destination.shutdown()
+        do {
+            try await store.releaseLease(of: name, by: leases.node)
+        } catch {
+            logger.warning("releasing the delivery lease failed; it expires by itself", metadata: ["switchyard.error": "\(error)"])
+        }
+        leaseLost()
+        if handOver { logger.info("handed the destination over to a less busy node") }
+        return handOver
     }
 
     enum Round {
@@ -371,7 +469,7 @@ final class DestinationWorker: Sendable {
         var attempt = 1
         var generator = SystemRandomNumberGenerator()
         while true {
-            if Task.isShuttingDownGracefully || Task.isCancelled { return .interrupted }
+            if isStopping || !holdsLease { return .interrupted }
             await throttle(batch.count)
             let outcome = await destination.deliver(DeliveryBatch(events: batch.map(\.event), attempt: attempt))
             switch outcome {
@@ -482,6 +580,8 @@ final class DestinationWorker: Sendable {
         case done
         /// The destination lost uncommitted work: read the log again from the recorded position.
         case rewind
+        /// Another node holds the lease now: nothing of this was recorded.
+        case lost
     }
 
     @discardableResult
@@ -502,10 +602,14 @@ final class DestinationWorker: Sendable {
         let settlement = DeliverySettlement(
             position: pending.position, delivered: pending.delivered, deadLetters: pending.deadLetters,
             replayedIds: pending.replayedIds, held: pending.held, releasedHoldIds: pending.releasedHoldIds,
-            dropped: pending.dropped, at: clock.now())
+            dropped: pending.dropped, at: clock.now(), leaseHolder: leases.node)
         do {
             try await store.settle(settlement, for: name)
             pending = Pending()
+        } catch where error.code == .leaseLost {
+            pending = Pending()
+            leaseLost()
+            return .lost
         } catch {
             // Kept pending: the next round tries to record it again; a crash now means re-delivery (at-least-once).
             logger.error("recording delivery progress failed", metadata: ["switchyard.error": "\(error)"])
@@ -516,7 +620,7 @@ final class DestinationWorker: Sendable {
     /// The position the store has recorded, to read again from after a lost commit.
     func recordedPosition(fallback: Int64) async -> Int64 {
         // Moving on from `fallback` would skip the lost events, so insist until shutdown.
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while !isStopping && holdsLease {
             do {
                 return try await store.progress(of: name).position
             } catch {

@@ -35,7 +35,7 @@ public struct Gateway: Sendable {
         config: SwitchyardConfig, clock: any WallClock = SystemWallClock(), logger: Logger,
         nodeId: String = NodeIdentity.current,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> Gateway {
+    ) async throws -> Gateway {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets["switchyard_ingest_ack_seconds"] = [
@@ -46,16 +46,7 @@ public struct Gateway: Sendable {
             factory.durationHistogramBuckets["switchyard_ingest_ack_seconds"]
         factory.valueHistogramBuckets["switchyard_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
-        let store: any EventStore
-        switch config.storage.backend {
-        case .sqlite(let path):
-            store = try SQLiteEventStore(
-                path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,
-                identity: config.identity.policy)
-        case .postgres:
-            throw GatewayStartError(
-                "\(config.file): storage.postgres: this version of switchyard stores events in SQLite only; use storage.sqlite")
-        }
+        let store = try await openStore(config: config, logger: logger)
 
         let signal = EventLogSignal()
         let committer = GroupCommitter(
@@ -65,7 +56,8 @@ public struct Gateway: Sendable {
         let delivery: DeliveryService
         do {
             delivery = try DeliveryService(
-                destinations: config.destinations, store: store, signal: signal, nodeId: nodeId, clock: clock,
+                destinations: config.destinations, store: store, signal: signal, nodeId: nodeId,
+                leaseTTL: config.storage.leaseTTL, clock: clock,
                 logger: logger, metrics: factory)
         } catch {
             throw GatewayStartError("\(config.file): \(error)")
@@ -133,6 +125,24 @@ public struct Gateway: Sendable {
                 gracefulShutdownSignals: signals,
                 cancellationSignals: [],
                 logger: logger))
+    }
+}
+
+extension Gateway {
+    /// Opens the store the config names: SQLite (created on first start) or PostgreSQL (migrated on start).
+    public static func openStore(config: SwitchyardConfig, logger: Logger) async throws -> any EventStore {
+        do {
+            switch config.storage.backend {
+            case .sqlite(let path):
+                return try SQLiteEventStore(
+                    path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,
+                    identity: config.identity.policy)
+            case .postgres(let url):
+                return try await PostgresEventStore(url: url, identity: config.identity.policy, logger: logger)
+            }
+        } catch {
+            throw GatewayStartError("\(config.file): storage: \(error.message)")
+        }
     }
 }
 

@@ -89,11 +89,15 @@ public struct DeliverySettlement: Sendable {
     /// Anonymous events dropped by `anonymous: drop`.
     public var dropped: Int
     public var at: Timestamp
+    /// The node whose lease this round ran under: the settlement is refused (`StoreError.Code.leaseLost`) when
+    /// another node holds the lease now, so a node that lost it cannot record over the new holder's work.
+    public var leaseHolder: String?
 
     public init(
         position: Int64?, delivered: Int, deadLetters: [NewDeadLetter], replayedIds: [Int64], held: [StoredEvent] = [],
-        releasedHoldIds: [Int64] = [], dropped: Int = 0, at: Timestamp
+        releasedHoldIds: [Int64] = [], dropped: Int = 0, at: Timestamp, leaseHolder: String? = nil
     ) {
+        self.leaseHolder = leaseHolder
         self.position = position
         self.delivered = delivered
         self.deadLetters = deadLetters
@@ -102,5 +106,18 @@ public struct DeliverySettlement: Sendable {
         self.releasedHoldIds = releasedHoldIds
         self.dropped = dropped
         self.at = at
+    }
+}
+
+/// What a node's heartbeat learned.
+public struct LeaseRenewal: Sendable, Equatable {
+    /// Destinations the node still holds.
+    public var held: Set<String>
+    /// Nodes whose heartbeat is current, this one included.
+    public var liveNodes: Int
+
+    public init(held: Set<String>, liveNodes: Int) {
+        self.held = held
+        self.liveNodes = liveNodes
     }
 }

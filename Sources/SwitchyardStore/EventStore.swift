@@ -53,6 +53,24 @@ public protocol EventStore: EventLogAppending {
     /// Entries in the replay queue and dead letters of `destination`.
     func queueCounts(of destination: String) async throws(StoreError) -> (replay: Int, deadLetters: Int)
 
+    // MARK: Delivery leases (SPEC §8)
+
+    /// Claims the right to deliver `destination` for `ttl`, or renews it. Granted when `node` holds it already,
+    /// nobody does, or the holder's lease ran out. With `fairShare`, a node that already holds that many live
+    /// leases only takes one that has been free for a whole `ttl` — so destinations spread over the nodes, yet
+    /// none is left without a sender. Lease times are the database's clock, not the nodes'.
+    func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError) -> Bool
+
+    /// The node's heartbeat: renews every lease `node` holds, records it as alive for `ttl`, and says which
+    /// destinations it still holds and how many nodes are alive.
+    func renewLeases(of node: String, ttl: Duration) async throws(StoreError) -> LeaseRenewal
+
+    /// Gives the lease up (shutdown, handing a destination to a less busy node).
+    func releaseLease(of destination: String, by node: String) async throws(StoreError)
+
+    /// Who holds the lease of `destination` now; nil when nobody holds a live one.
+    func leaseHolder(of destination: String) async throws(StoreError) -> String?
+
     // MARK: Identity
 
     /// Held events of `destination` whose anonymous id has merged (within the late window): ready to be
@@ -138,6 +156,30 @@ public struct ActivityPage: Sendable, Equatable {
     public init(items: [ActivityItem], nextCursor: ActivityCursor?) {
         self.items = items
         self.nextCursor = nextCursor
+    }
+
+    /// A page from the newest `limit` events (below `eventsBefore`) and entries (below `entriesBefore`),
+    /// both newest first, merged by time.
+    static func merging(
+        events: [StoredEvent], entries: [ActivityEntry], limit: Int, eventsBefore: Int64, entriesBefore: Int64
+    ) -> ActivityPage {
+        var items: [ActivityItem] = []
+        var e = 0
+        var a = 0
+        while items.count < limit, e < events.count || a < entries.count {
+            if a >= entries.count || (e < events.count && events[e].event.receivedAt >= entries[a].at) {
+                items.append(.event(events[e]))
+                e += 1
+            } else {
+                items.append(.entry(entries[a]))
+                a += 1
+            }
+        }
+        let more = e < events.count || a < entries.count || events.count == limit || entries.count == limit
+        let next = ActivityCursor(
+            eventsBefore: e > 0 ? events[e - 1].sequence : eventsBefore,
+            entriesBefore: a > 0 ? entries[a - 1].id : entriesBefore)
+        return ActivityPage(items: items, nextCursor: more && !items.isEmpty ? next : nil)
     }
 }
 

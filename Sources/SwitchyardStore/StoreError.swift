@@ -8,6 +8,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case closed = "storage_closed"
         /// A stored row could not be read back (schema or data damage).
         case corrupt = "storage_corrupt"
+        /// Another node holds the destination's delivery lease now; this node's round is not recorded.
+        case leaseLost = "delivery_lease_lost"
     }
 
     public var code: Code

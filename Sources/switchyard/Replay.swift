@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SwitchyardConfig
 import SwitchyardCore
+import SwitchyardServer
 import SwitchyardStore
 
 /// `switchyard replay`: queues dead letters or a time range of stored events for a destination again.
@@ -49,10 +51,8 @@ struct Replay: AsyncParsableCommand {
             throw ValidationError(
                 "no destination named \(destination) in \(config.file); configured: \(config.destinations.map(\.name).joined(separator: ", "))")
         }
-        guard case .sqlite(let path) = config.storage.backend else {
-            throw ValidationError("replay from the CLI needs storage.sqlite; use POST /api/destinations/\(destination)/replay")
-        }
-        let store = try SQLiteEventStore(path: path)
+        let store = try await Gateway.openStore(config: config, logger: Logger(label: "switchyard"))
+        defer { Task { try? await store.close() } }
         let count: Int
         if let from = from.flatMap(Timestamp.init(iso8601:)), let to = to.flatMap(Timestamp.init(iso8601:)) {
             count = try await store.enqueueReplay(for: destination, receivedFrom: from, to: to)

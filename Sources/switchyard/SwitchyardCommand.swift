@@ -50,7 +50,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "switchyard")
         let gateway: Gateway
         do {
-            gateway = try Gateway.build(config: config, logger: logger) { port in
+            gateway = try await Gateway.build(config: config, logger: logger) { port in
                 logger.info(
                     "switchyard is listening",
                     metadata: [

@@ -70,7 +70,7 @@ struct TestGateway {
         var logger = Logger(label: "switchyard-test")
         logger.logLevel = .warning
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let gateway = try Gateway.build(config: config, clock: clock, logger: logger) { port in
+        let gateway = try await Gateway.build(config: config, clock: clock, logger: logger) { port in
             portContinuation.yield(port)
         }
         let group = gateway.serviceGroup(signals: [])

@@ -1,6 +1,8 @@
 import Foundation
 import SwitchyardCore
+import Logging
 import SwitchyardStore
+import SwitchyardTesting
 import Testing
 
 /// The storage contract. Every back end runs this same suite (`backends` lists them).
@@ -13,13 +15,27 @@ struct StoreContractTests {
         var testDescription: String { name }
     }
 
-    static let backends: [Backend] = [
+    static let backends: [Backend] = [sqlite()] + (PostgresTestCluster.available ? [postgres()] : [])
+
+    static func sqlite(identity: IdentityPolicy = IdentityPolicy()) -> Backend {
         Backend(name: "sqlite") {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")
-            let store = try SQLiteEventStore(path: directory.appendingPathComponent("nested/events.db").path)
+            let store = try SQLiteEventStore(path: directory.appendingPathComponent("nested/events.db").path, identity: identity)
             return (store, { try? await store.close(); try? FileManager.default.removeItem(at: directory) })
         }
-    ]
+    }
+
+    /// A fresh database in the test process's throwaway PostgreSQL cluster (`PostgresTestCluster`); mandatory
+    /// under `SWITCHYARD_CI=1`.
+    static func postgres(identity: IdentityPolicy = IdentityPolicy()) -> Backend {
+        Backend(name: "postgres") {
+            let url = try await PostgresTestCluster.shared().createDatabase()
+            var logger = Logger(label: "store-test")
+            logger.logLevel = .warning
+            let store = try await PostgresEventStore(url: url, identity: identity, logger: logger)
+            return (store, { try? await store.close() })
+        }
+    }
 
     static let t0 = Timestamp(iso8601: "2026-11-29T00:00:00Z")!
 

@@ -44,11 +44,15 @@ extension SQLiteEventStore {
                         delivered_total = delivered_total + ?,
                         dead_lettered_total = dead_lettered_total + ?,
                         dropped_total = dropped_total + ?
-                    WHERE destination = ?
+                    WHERE destination = ? AND (? IS NULL OR lease_owner = ?)
                     """,
                 arguments: [
                     settlement.position, settlement.delivered, settlement.deadLetters.count, settlement.dropped, destination,
+                    settlement.leaseHolder, settlement.leaseHolder,
                 ])
+            if db.changesCount == 0, let holder = settlement.leaseHolder {
+                throw StoreError(.leaseLost, "node \(holder) no longer holds the delivery lease of \(destination)")
+            }
             let hold = try db.cachedStatement(
                 sql: "INSERT INTO holds (destination, seq, anonymous_id, received_at) VALUES (?, ?, ?, ?)")
             for stored in settlement.held {
@@ -165,6 +169,70 @@ extension SQLiteEventStore {
             let replay = try Int.fetchOne(db, sql: "SELECT count(*) FROM replay_queue WHERE destination = ?", arguments: [destination]) ?? 0
             let dead = try Int.fetchOne(db, sql: "SELECT count(*) FROM dead_letters WHERE destination = ?", arguments: [destination]) ?? 0
             return (replay, dead)
+        }
+    }
+
+    // MARK: Leases
+
+    public func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError)
+        -> Bool
+    {
+        try await write("claiming the delivery lease of \(destination)") { db in
+            try Self.ensureState(db, destination)
+            let now = SQLiteSchema.nowMilliseconds
+            try db.execute(
+                sql: """
+                    UPDATE destination_state SET lease_owner = ?1, lease_until = \(now) + ?2
+                    WHERE destination = ?3 AND (
+                        lease_owner = ?1
+                        OR ((lease_owner IS NULL OR lease_until < \(now)) AND (
+                            ?4 IS NULL
+                            OR lease_until < \(now) - ?2
+                            OR (SELECT count(*) FROM destination_state
+                                WHERE lease_owner = ?1 AND lease_until >= \(now)) < ?4)))
+                    """,
+                arguments: [node, ttl.milliseconds, destination, fairShare])
+            return db.changesCount > 0
+        }
+    }
+
+    public func renewLeases(of node: String, ttl: Duration) async throws(StoreError) -> LeaseRenewal {
+        try await write("renewing delivery leases") { db in
+            let now = SQLiteSchema.nowMilliseconds
+            try db.execute(
+                sql: """
+                    INSERT INTO nodes (node_id, seen_until) VALUES (?1, \(now) + ?2)
+                    ON CONFLICT (node_id) DO UPDATE SET seen_until = excluded.seen_until
+                    """,
+                arguments: [node, ttl.milliseconds])
+            try db.execute(
+                sql: "UPDATE destination_state SET lease_until = \(now) + ? WHERE lease_owner = ?",
+                arguments: [ttl.milliseconds, node])
+            let held = try String.fetchAll(db, sql: "SELECT destination FROM destination_state WHERE lease_owner = ?", arguments: [node])
+            // Nodes gone for a day are forgotten.
+            try db.execute(sql: "DELETE FROM nodes WHERE seen_until < \(now) - 86400000")
+            let live = try Int.fetchOne(db, sql: "SELECT count(*) FROM nodes WHERE seen_until >= \(now)") ?? 1
+            return LeaseRenewal(held: Set(held), liveNodes: max(1, live))
+        }
+    }
+
+    public func releaseLease(of destination: String, by node: String) async throws(StoreError) {
+        try await write("releasing the delivery lease of \(destination)") { db in
+            try db.execute(
+                sql: """
+                    UPDATE destination_state SET lease_owner = NULL, lease_until = \(SQLiteSchema.nowMilliseconds)
+                    WHERE destination = ? AND lease_owner = ?
+                    """,
+                arguments: [destination, node])
+        }
+    }
+
+    public func leaseHolder(of destination: String) async throws(StoreError) -> String? {
+        try await read("reading the delivery lease of \(destination)") { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT lease_owner FROM destination_state WHERE destination = ? AND lease_until >= \(SQLiteSchema.nowMilliseconds)",
+                arguments: [destination])
         }
     }
 

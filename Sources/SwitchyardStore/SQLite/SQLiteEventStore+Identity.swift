@@ -79,24 +79,8 @@ extension SQLiteEventStore {
                     """,
                 arguments: [entriesBefore] + entryArguments + [limit])
             let entries = entryRows.compactMap(Self.activityEntry)
-            // Merge the two newest-first lists by time.
-            var items: [ActivityItem] = []
-            var e = 0
-            var a = 0
-            while items.count < limit, e < events.count || a < entries.count {
-                if a >= entries.count || (e < events.count && events[e].event.receivedAt >= entries[a].at) {
-                    items.append(.event(events[e]))
-                    e += 1
-                } else {
-                    items.append(.entry(entries[a]))
-                    a += 1
-                }
-            }
-            let more = e < events.count || a < entries.count || events.count == limit || entries.count == limit
-            let next = ActivityCursor(
-                eventsBefore: e > 0 ? events[e - 1].sequence : eventsBefore,
-                entriesBefore: a > 0 ? entries[a - 1].id : entriesBefore)
-            return ActivityPage(items: items, nextCursor: more && !items.isEmpty ? next : nil)
+            return ActivityPage.merging(
+                events: events, entries: entries, limit: limit, eventsBefore: eventsBefore, entriesBefore: entriesBefore)
         }
     }
 

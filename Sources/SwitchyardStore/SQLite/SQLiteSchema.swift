@@ -30,6 +30,9 @@ enum SQLiteSchema {
     static let eventColumnCount = 14
     static let placeholders = Array(repeating: "?", count: eventColumnCount).joined(separator: ", ")
 
+    /// Milliseconds since 1970 now, by SQLite's clock (`unixepoch('subsec')` needs SQLite 3.42).
+    static let nowMilliseconds = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("1-schema") { db in
@@ -133,6 +136,15 @@ enum SQLiteSchema {
         migrator.registerMigration("2-holds-in-log-order") { db in
             // Released holds are read in log order; without this every release round sorts all holds.
             try db.execute(sql: "CREATE INDEX holds_destination_seq ON holds (destination, seq)")
+        }
+        migrator.registerMigration("3-delivery-leases") { db in
+            // Several processes may share one SQLite file too; leases keep one sender per destination.
+            try db.execute(
+                sql: """
+                    ALTER TABLE destination_state ADD COLUMN lease_owner TEXT;
+                    ALTER TABLE destination_state ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE nodes (node_id TEXT PRIMARY KEY, seen_until INTEGER NOT NULL) WITHOUT ROWID;
+                    """)
         }
         return migrator
     }

@@ -1,0 +1,226 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import SwitchyardCore
+
+/// The multi-node store: one PostgreSQL database shared by every node (SPEC §8).
+///
+/// Same contract as `SQLiteEventStore`; what differs is how it stays correct with several writers:
+/// appends take one transaction-level advisory lock (`PostgresSchema.appendLock`), so the log's sequence
+/// order is its commit order and identity merges run one at a time; delivery leases (`claimLease`) give each
+/// destination one sender at a time, fenced in `settle`. A `200` is sent only after `COMMIT` returned.
+public final class PostgresEventStore: EventStore {
+    let client: PostgresClient
+    let runTask: Task<Void, Never>
+    let identity: IdentityPolicy
+    /// `host:port/database`, for messages (never the password).
+    let target: String
+    let logger: Logger
+
+    /// Connects to `url` (`postgres://user:password@host:5432/database?sslmode=…`) and applies migrations.
+    /// - Parameter maxConnections: the pool size of this node.
+    public init(url: String, identity: IdentityPolicy = IdentityPolicy(), maxConnections: Int = 8, logger: Logger)
+        async throws(StoreError)
+    {
+        let configuration = try Self.configuration(url: url, maxConnections: maxConnections)
+        target = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)/\(configuration.database ?? "")"
+        var logger = logger
+        logger[metadataKey: "switchyard.database"] = "\(target)"
+        self.logger = logger
+        var clientLogger = logger
+        clientLogger.logLevel = max(logger.logLevel, .notice)  // the driver's debug output is per query
+        let client = PostgresClient(configuration: configuration, backgroundLogger: clientLogger)
+        self.client = client
+        runTask = Task { await client.run() }
+        self.identity = identity
+        do {
+            try await migrate()
+        } catch {
+            runTask.cancel()
+            throw error
+        }
+    }
+
+    /// Reads a libpq-style URL. `sslmode`: `disable`, `prefer` (default, as libpq), `require` (encrypted,
+    /// certificate not checked, as libpq) or `verify-full`.
+    static func configuration(url: String, maxConnections: Int) throws(StoreError) -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+            throw StoreError(.unavailable, "storage.postgres is not a postgres://user:password@host:port/database URL")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS
+        switch mode {
+        case "disable": tls = .disable
+        case "prefer", "allow", "require":
+            var unverified = TLSConfiguration.makeClientConfiguration()
+            unverified.certificateVerification = .none
+            tls = mode == "require" ? .require(unverified) : .prefer(unverified)
+        case "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        default:
+            throw StoreError(.unavailable, "storage.postgres: sslmode=\(mode) is not one of disable, prefer, require, verify-full")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.minimumConnections = 1
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    /// Applies the migrations this version knows and the database lacks, under an advisory lock.
+    func migrate() async throws(StoreError) {
+        try await connection("migrating the schema") { connection, logger in
+            try await connection.run("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger)
+            do {
+                try await connection.run(
+                    "CREATE TABLE IF NOT EXISTS switchyard_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                    logger)
+                let applied = try await connection.rows("SELECT coalesce(max(version), 0) FROM switchyard_schema", logger)
+                let current = try applied.first?.decode(Int.self) ?? 0
+                for (version, statements) in PostgresSchema.migrations where version > current {
+                    try await connection.withTransaction(logger: logger) { connection in
+                        for statement in statements {
+                            try await connection.run(PostgresQuery(unsafeSQL: statement), logger)
+                        }
+                        try await connection.run("INSERT INTO switchyard_schema (version) VALUES (\(version))", logger)
+                    }
+                }
+                try await connection.run("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger)
+            } catch {
+                _ = try? await connection.run("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger)  // the original error is what matters
+                throw error
+            }
+        }
+    }
+
+    public func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult] {
+        guard !events.isEmpty else { return [] }
+        let policy = identity
+        return try await transaction("appending events") { connection, logger in
+            let batch = PostgresAppend(connection: connection, logger: logger, policy: policy)
+            return try await batch.run(events, dedupeWindow: dedupeWindow)
+        }
+    }
+
+    public func events(after sequence: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {
+        try await connection("reading events") { connection, logger in
+            try await connection.rows(
+                "SELECT \(unescaped: PostgresSchema.eventColumns) FROM events WHERE seq > \(sequence) ORDER BY seq LIMIT \(limit)",
+                logger
+            ).map { try Self.storedEvent(PostgresRandomAccessRow($0)) }
+        }
+    }
+
+    /// Reads the event columns (`PostgresSchema.eventColumns`) starting at column `offset`.
+    static func storedEvent(_ row: PostgresRandomAccessRow, at offset: Int = 0) throws -> StoredEvent {
+        let typeName = try row[offset + 3].decode(String.self)
+        let sequence = try row[offset].decode(Int64.self)
+        guard let type = EventType(rawValue: typeName) else {
+            throw StoreError(.corrupt, "event \(sequence) has an unknown type")
+        }
+        var body = try row[offset + 11].decode(ByteBuffer.self)
+        let event = NewEvent(
+            source: try row[offset + 1].decode(String.self), messageId: try row[offset + 2].decode(String.self), type: type,
+            userId: try row[offset + 4].decode(String?.self), anonymousId: try row[offset + 5].decode(String?.self),
+            eventName: try row[offset + 6].decode(String?.self), previousId: try row[offset + 7].decode(String?.self),
+            groupId: try row[offset + 8].decode(String?.self),
+            timestamp: Timestamp(milliseconds: try row[offset + 9].decode(Int64.self)),
+            receivedAt: Timestamp(milliseconds: try row[offset + 10].decode(Int64.self)),
+            body: body.readBytes(length: body.readableBytes) ?? [])
+        return StoredEvent(
+            sequence: sequence, event: event, resolvedUserId: try row[offset + 12].decode(String?.self),
+            mergedAnonymousId: try row[offset + 13].decode(String?.self))
+    }
+
+    public func eventCount() async throws(StoreError) -> Int {
+        try await connection("counting events") { connection, logger in
+            try await connection.rows("SELECT count(*) FROM events", logger).first?.decode(Int.self) ?? 0
+        }
+    }
+
+    public func checkReachable() async throws(StoreError) {
+        try await connection("checking the database") { connection, logger in
+            try await connection.run("SELECT 1", logger)
+        }
+    }
+
+    /// The database's size on disk (tables, indexes, TOAST), compared with `storage.max_backlog`.
+    public func diskUsage() async -> Int64 {
+        // An unreachable database counts as empty; /readyz reports it.
+        (try? await connection("measuring the database") { connection, logger in
+            try await connection.rows("SELECT pg_database_size(current_database())", logger).first?.decode(Int64.self) ?? 0
+        }) ?? 0
+    }
+
+    public func purgeDedupe(olderThan cutoff: Timestamp) async throws(StoreError) -> Int {
+        try await connection("purging dedupe entries") { connection, logger in
+            try await connection.count("DELETE FROM dedupe WHERE received_at < \(cutoff.milliseconds)", logger)
+        }
+    }
+
+    public func close() async throws(StoreError) {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    // MARK: Running queries
+
+    /// Runs `body` on a pooled connection; failures become a `StoreError` that names what was being done.
+    func connection<T: Sendable>(
+        _ what: String, _ body: (PostgresConnection, Logger) async throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection, logger) }
+        } catch {
+            throw Self.storeError(error, what, target)
+        }
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    func transaction<T: Sendable>(
+        _ what: String, _ body: (PostgresConnection, Logger) async throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
+        } catch {
+            throw Self.storeError(error, what, target)
+        }
+    }
+
+    static func storeError(_ error: any Error, _ what: String, _ target: String) -> StoreError {
+        if let error = error as? StoreError { return error }
+        if let transaction = error as? PostgresTransactionError {
+            if let closure = transaction.closureError { return storeError(closure, what, target) }
+            if let commit = transaction.commitError { return storeError(commit, what, target) }
+        }
+        if let error = error as? PSQLError {
+            // PSQLError's description hides the server's message unless asked for.
+            let detail = error.serverInfo?[.message] ?? "\(error.code)"
+            return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(detail)")
+        }
+        return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(error)")
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement and reads every row it returns.
+    func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
+    }
+
+    /// Runs a statement whose rows do not matter.
+    func run(_ query: PostgresQuery, _ logger: Logger) async throws {
+        _ = try await self.query(query, logger: logger).collect()
+    }
+
+    /// Runs an `INSERT`, `UPDATE` or `DELETE` and returns how many rows it touched.
+    func count(_ query: PostgresQuery, _ logger: Logger) async throws -> Int {
+        var counted = query
+        counted.sql = "WITH touched AS (\(query.sql) RETURNING 1) SELECT count(*) FROM touched"
+        return try await rows(counted, logger).first?.decode(Int.self) ?? 0
+    }
+}

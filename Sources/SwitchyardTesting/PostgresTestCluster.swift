@@ -1,0 +1,168 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway PostgreSQL cluster for tests: `initdb` into a temporary folder, `pg_ctl start` on a free
+/// loopback port, one fresh database per test, `pg_ctl stop` when the test process exits.
+///
+/// The binaries come from `SWITCHYARD_PG_BIN` or Debian's `/usr/lib/postgresql/<version>/bin`. PostgreSQL
+/// refuses to run as root, so under root (CI) the cluster runs as the `postgres` user Debian's package creates.
+public final class PostgresTestCluster: Sendable {
+    public let port: Int
+    public let directory: URL
+    let binaries: URL
+    let runAs: String?
+
+    public struct Unavailable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Whether tests must have PostgreSQL: under `SWITCHYARD_CI=1` a missing server is a failure, not a skip.
+    public static var required: Bool { ProcessInfo.processInfo.environment["SWITCHYARD_CI"] == "1" }
+
+    /// Where `initdb` and `pg_ctl` are, or nil when PostgreSQL is not installed.
+    public static var binaryDirectory: URL? {
+        if let path = ProcessInfo.processInfo.environment["SWITCHYARD_PG_BIN"] { return URL(fileURLWithPath: path) }
+        let root = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            let bin = URL(fileURLWithPath: "\(root)/\(version)/bin")
+            if FileManager.default.isExecutableFile(atPath: bin.appendingPathComponent("initdb").path) { return bin }
+        }
+        return nil
+    }
+
+    /// PostgreSQL can run here (or must, in CI).
+    public static var available: Bool { binaryDirectory != nil || required }
+
+    /// The cluster shared by every test of this process, started on first use.
+    public static func shared() async throws -> PostgresTestCluster {
+        try await SharedCluster.instance.get()
+    }
+
+    actor SharedCluster {
+        static let instance = SharedCluster()
+        var started: Result<PostgresTestCluster, any Error>?
+
+        func get() throws -> PostgresTestCluster {
+            if let started { return try started.get() }
+            let result = Result { try PostgresTestCluster.start() }
+            started = result
+            return try result.get()
+        }
+    }
+
+    init(port: Int, directory: URL, binaries: URL, runAs: String?) {
+        self.port = port
+        self.directory = directory
+        self.binaries = binaries
+        self.runAs = runAs
+    }
+
+    /// Path of the data folder of the cluster stopped at exit (atexit takes no context).
+    nonisolated(unsafe) static var stopCommand: [String] = []
+
+    static func start() throws -> PostgresTestCluster {
+        guard let binaries = binaryDirectory else {
+            throw Unavailable(
+                description: "PostgreSQL is not installed: the tests need initdb and pg_ctl (apt-get install postgresql-15, or set SWITCHYARD_PG_BIN)")
+        }
+        let runAs: String? = getuid() == 0 ? "postgres" : nil
+        let directory = URL(fileURLWithPath: "/tmp/switchyard-pg-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if let runAs {
+            try run("/bin/chown", [runAs, directory.path], as: nil)
+        }
+        let data = directory.appendingPathComponent("data").path
+        try run(
+            binaries.appendingPathComponent("initdb").path,
+            ["-D", data, "-U", "switchyard", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], as: runAs)
+        let port = try freePort()
+        // fsync off: these tests kill gateways, never the database server, and it keeps the suite fast.
+        let options = [
+            "-p \(port)", "-k \(directory.path)", "-c listen_addresses=127.0.0.1", "-c max_connections=400",
+            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c shared_buffers=64MB",
+        ].joined(separator: " ")
+        try run(
+            binaries.appendingPathComponent("pg_ctl").path,
+            ["-D", data, "-o", options, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60", "start"],
+            as: runAs)
+        stopCommand = (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? [])
+            + [binaries.appendingPathComponent("pg_ctl").path, "-D", data, "-m", "immediate", "-w", "stop"]
+        atexit {
+            let command = PostgresTestCluster.stopCommand
+            guard !command.isEmpty else { return }
+            try? PostgresTestCluster.run(command[0], Array(command.dropFirst()), as: nil)
+            let data = URL(fileURLWithPath: command[command.count - 5]).deletingLastPathComponent()
+            try? FileManager.default.removeItem(at: data)
+        }
+        return PostgresTestCluster(port: port, directory: directory, binaries: binaries, runAs: runAs)
+    }
+
+    /// Creates an empty database and returns its `postgres://` URL.
+    public func createDatabase() throws -> String {
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try sql("CREATE DATABASE \(name)")
+        return url(database: name)
+    }
+
+    public func url(database: String) -> String { "postgres://switchyard@127.0.0.1:\(port)/\(database)" }
+
+    /// Runs one statement through `psql` against the `postgres` database.
+    public func sql(_ statement: String, database: String = "postgres") throws {
+        try Self.run(
+            binaries.appendingPathComponent("psql").path,
+            ["-h", "127.0.0.1", "-p", "\(port)", "-U", "switchyard", "-d", database, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement],
+            as: nil)
+    }
+
+    /// Runs a command to its end with posix_spawn and waitpid. Not Foundation's `Process`: it notices a
+    /// child's exit through a descriptor the child inherits, and the server `pg_ctl start` leaves running
+    /// keeps that open, so `waitUntilExit` would never return.
+    static func run(_ executable: String, _ arguments: [String], as user: String?) throws {
+        let argv = (user.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? []) + [executable] + arguments
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString).out").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
+        guard spawned == 0 else {
+            throw Unavailable(description: "cannot start \(argv[0]): error \(spawned)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exitCode = (status >> 8) & 0xFF
+        guard status & 0x7F == 0, exitCode == 0 else {
+            let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            throw Unavailable(description: "\(argv.joined(separator: " ")) failed (status \(status)): \(text)")
+        }
+    }
+
+    /// A loopback port nobody listens on now.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Unavailable(description: "socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw Unavailable(description: "could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
