@@ -8,34 +8,35 @@ import Testing
 /// The storage contract. Every back end runs this same suite (`backends` lists them).
 @Suite("Event store contract")
 struct StoreContractTests {
-    /// A store under test and how to dispose of it.
+    /// A back end under test: where a fresh store lives, and how to open it there (more than once, as
+    /// several nodes or processes do).
     struct Backend: Sendable, CustomTestStringConvertible {
         var name: String
-        var open: @Sendable () async throws -> (store: any EventStore, cleanup: @Sendable () async -> Void)
+        var newLocation: @Sendable () async throws -> (location: String, cleanup: @Sendable () async -> Void)
+        var open: @Sendable (_ location: String, _ identity: IdentityPolicy) async throws -> any EventStore
         var testDescription: String { name }
     }
 
-    static let backends: [Backend] = [sqlite()] + (PostgresTestCluster.available ? [postgres()] : [])
+    static let backends: [Backend] = [sqlite] + (PostgresTestCluster.available ? [postgres] : [])
 
-    static func sqlite(identity: IdentityPolicy = IdentityPolicy()) -> Backend {
-        Backend(name: "sqlite") {
+    static let sqlite = Backend(
+        name: "sqlite",
+        newLocation: {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")
-            let store = try SQLiteEventStore(path: directory.appendingPathComponent("nested/events.db").path, identity: identity)
-            return (store, { try? await store.close(); try? FileManager.default.removeItem(at: directory) })
-        }
-    }
+            return (directory.appendingPathComponent("nested/events.db").path, { try? FileManager.default.removeItem(at: directory) })
+        },
+        open: { path, identity in try SQLiteEventStore(path: path, identity: identity) })
 
     /// A fresh database in the test process's throwaway PostgreSQL cluster (`PostgresTestCluster`); mandatory
     /// under `SWITCHYARD_CI=1`.
-    static func postgres(identity: IdentityPolicy = IdentityPolicy()) -> Backend {
-        Backend(name: "postgres") {
-            let url = try await PostgresTestCluster.shared().createDatabase()
+    static let postgres = Backend(
+        name: "postgres",
+        newLocation: { (try await PostgresTestCluster.shared().createDatabase(), {}) },
+        open: { url, identity in
             var logger = Logger(label: "store-test")
             logger.logLevel = .warning
-            let store = try await PostgresEventStore(url: url, identity: identity, logger: logger)
-            return (store, { try? await store.close() })
-        }
-    }
+            return try await PostgresEventStore(url: url, identity: identity, logger: logger)
+        })
 
     static let t0 = Timestamp(iso8601: "2026-11-29T00:00:00Z")!
 
@@ -45,15 +46,29 @@ struct StoreContractTests {
             timestamp: time, receivedAt: time, body: Array(#"{"type":"track","messageId":"\#(id)"}"#.utf8))
     }
 
-    func withStore(_ backend: Backend, _ body: (any EventStore) async throws -> Void) async throws {
-        let (store, cleanup) = try await backend.open()
+    func withStore(
+        _ backend: Backend, identity: IdentityPolicy = IdentityPolicy(), _ body: (any EventStore) async throws -> Void
+    ) async throws {
+        try await withStores(backend, count: 1, identity: identity) { stores in try await body(stores[0]) }
+    }
+
+    /// `count` handles on one fresh store, as several nodes (PostgreSQL) or processes (SQLite) have.
+    func withStores(
+        _ backend: Backend, count: Int, identity: IdentityPolicy = IdentityPolicy(),
+        _ body: ([any EventStore]) async throws -> Void
+    ) async throws {
+        let (location, cleanup) = try await backend.newLocation()
+        var stores: [any EventStore] = []
         do {
-            try await body(store)
-            await cleanup()
+            for _ in 0..<count { stores.append(try await backend.open(location, identity)) }
+            try await body(stores)
         } catch {
+            for store in stores { try? await store.close() }
             await cleanup()
             throw error
         }
+        for store in stores { try? await store.close() }
+        await cleanup()
     }
 
     @Test(arguments: backends)
@@ -145,7 +160,8 @@ struct StoreContractTests {
 
     @Test(arguments: backends)
     func aClosedStoreRefusesWork(_ backend: Backend) async throws {
-        let (store, cleanup) = try await backend.open()
+        let (location, cleanup) = try await backend.newLocation()
+        let store = try await backend.open(location, IdentityPolicy())
         try await store.close()
         await #expect(throws: StoreError.self) { try await store.append([Self.event("m")], dedupeWindow: .seconds(1)) }
         await #expect(throws: StoreError.self) { try await store.checkReachable() }

@@ -1,0 +1,199 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardStore
+import Testing
+
+/// Identity inside the store (SPEC §3), run against every back end — including two handles on one store
+/// racing, as two nodes on one PostgreSQL database do.
+@Suite("Identity store contract")
+struct IdentityStoreContractTests {
+    typealias Backend = StoreContractTests.Backend
+    let contract = StoreContractTests()
+    static let t0 = StoreContractTests.t0
+
+    static func event(
+        _ id: String, _ type: EventType = .track, userId: String? = nil, anonymousId: String? = nil,
+        previousId: String? = nil, at offset: Int = 0, body: String? = nil
+    ) -> NewEvent {
+        let time = t0 + .seconds(offset)
+        return NewEvent(
+            source: "web", messageId: id, type: type, userId: userId, anonymousId: anonymousId,
+            eventName: type == .track ? "Clicked" : nil, previousId: previousId, timestamp: time, receivedAt: time,
+            body: Array((body ?? #"{"type":"\#(type.rawValue)","messageId":"\#(id)"}"#).utf8))
+    }
+
+    func append(_ store: any EventStore, _ events: NewEvent...) async throws -> [AppendResult] {
+        try await store.append(events, dedupeWindow: .seconds(3600))
+    }
+
+    func entries(_ store: any EventStore, _ scope: ActivityScope = .identified) async throws -> [ActivityEntry] {
+        try await store.activity(scope, before: nil, limit: 100).items.compactMap {
+            if case .entry(let entry) = $0 { return entry }
+            return nil
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func anIdentifyMergesTheAnonymousIdsStoredEvents(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("a1", anonymousId: "anon-1"), Self.event("a2", .page, anonymousId: "anon-1", at: 1))
+            _ = try await append(
+                store,
+                Self.event(
+                    "id1", .identify, userId: "u1", anonymousId: "anon-1", at: 2,
+                    body: #"{"type":"identify","traits":{"plan":"pro"}}"#),
+                Self.event("late", anonymousId: "anon-1", at: 3))
+            let events = try await store.events(after: 0, limit: 10)
+            #expect(events.map(\.resolvedUserId) == ["u1", "u1", "u1", "u1"], "stored events and a late one resolve to the person")
+            #expect(events[2].mergedAnonymousId == "anon-1")
+            let person = try #require(try await store.person("u1"))
+            #expect(person.anonymousIds == ["anon-1"])
+            #expect(person.traits["plan"] == .string("pro"))
+            let merges = try await entries(store).filter { $0.kind == .anonymousMerge }
+            #expect(merges.count == 1)
+            #expect(merges.first?.eventsMerged == 2)
+            #expect(merges.first?.anonymousId == "anon-1")
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func aTakenAnonymousIdIsRefusedWithAReason(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("i1", .identify, userId: "u1", anonymousId: "shared"))
+            _ = try await append(store, Self.event("i2", .identify, userId: "u2", anonymousId: "shared", at: 1))
+            let refusals = try await entries(store).filter { $0.kind == .mergeRefused }
+            #expect(refusals.map(\.reason) == [.anonymousIdTaken])
+            #expect(refusals.first?.userId == "u2")
+            #expect(try await store.person("u1")?.anonymousIds == ["shared"])
+            #expect(try await store.person("u2")?.anonymousIds == [])
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func anAliasOfTwoUsersMergesOnlyWhenAllowed(_ backend: Backend) async throws {
+        for allowed in [false, true] {
+            var policy = IdentityPolicy()
+            policy.allowUserMerge = allowed
+            try await contract.withStore(backend, identity: policy) { (store) async throws in
+                _ = try await append(store, Self.event("u1", .identify, userId: "old"), Self.event("u2", .identify, userId: "new", at: 1))
+                _ = try await append(store, Self.event("t", userId: "new", at: 2))
+                _ = try await append(store, Self.event("al", .alias, userId: "new", previousId: "old", at: 3))
+                let kinds = try await entries(store).map(\.kind)
+                if allowed {
+                    #expect(kinds.contains(.personMerge))
+                    #expect(try await store.person("new")?.userId == "old", "the older person's id is kept")
+                    let events = try await store.events(after: 0, limit: 10)
+                    #expect(events.allSatisfy { $0.resolvedUserId == "old" })
+                } else {
+                    #expect(try await entries(store).first { $0.kind == .mergeRefused }?.reason == .userMergeNotAllowed)
+                    #expect(try await store.person("new")?.userId == "new")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func heldEventsAreReleasedByTheMergeUnderThePersonsId(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("a1", anonymousId: "anon"), Self.event("a2", anonymousId: "anon", at: 1))
+            let anonymous = try await store.events(after: 0, limit: 10)
+            try await store.settle(
+                DeliverySettlement(position: anonymous.last?.sequence, delivered: 0, deadLetters: [], replayedIds: [], held: anonymous, at: Self.t0),
+                for: "mixpanel")
+            #expect(try await store.holdCount(of: "mixpanel") == 2)
+            #expect(try await store.releasableHolds(of: "mixpanel", limit: 10).isEmpty, "nothing is released before the merge")
+            _ = try await append(store, Self.event("id", .identify, userId: "u9", anonymousId: "anon", at: 2))
+            let released = try await store.releasableHolds(of: "mixpanel", limit: 10)
+            #expect(released.map(\.stored.event.messageId) == ["a1", "a2"], "in log order")
+            #expect(released.allSatisfy { $0.stored.resolvedUserId == "u9" })
+            try await store.settle(
+                DeliverySettlement(position: nil, delivered: 2, deadLetters: [], replayedIds: [], releasedHoldIds: released.map(\.id), at: Self.t0),
+                for: "mixpanel")
+            #expect(try await store.holdCount(of: "mixpanel") == 0)
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func erasureDeletesAndSuppressesUntilLifted(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("a", anonymousId: "anon"), Self.event("i", .identify, userId: "gone", anonymousId: "anon", at: 1))
+            #expect(try await store.erase("gone", at: Self.t0 + .seconds(2)) == 2)
+            #expect(try await store.eventCount() == 0)
+            #expect(try await store.person("gone") == nil)
+            #expect(try await append(store, Self.event("again", userId: "gone", at: 3)) == [.suppressed])
+            #expect(try await store.unsuppress("gone"))
+            guard case .stored = try await append(store, Self.event("back", userId: "gone", at: 4)).first else {
+                Issue.record("not stored after the suppression was lifted")
+                return
+            }
+            #expect(try await store.erase("never-seen", at: Self.t0) == nil)
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func retentionPurgesNeverMergedAnonymousEventsFirst(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("anon", anonymousId: "a"), Self.event("known", userId: "u", at: 0))
+            let report = try await store.purge(
+                now: Self.t0 + .seconds(7200), anonymousTTL: .seconds(3600), identifiedTTL: .seconds(86400), holdTTLs: [:])
+            #expect(report.anonymousEvents == 1)
+            #expect(report.identifiedEvents == 0)
+            #expect(try await store.events(after: 0, limit: 10).map(\.event.messageId) == ["known"])
+        }
+    }
+
+    /// Two nodes receive an identify for the same anonymous id at the same moment: one merges, the other is
+    /// refused, never both.
+    @Test(arguments: StoreContractTests.backends)
+    func racingIdentifiesOnTwoHandlesMergeOnce(_ backend: Backend) async throws {
+        try await contract.withStores(backend, count: 2) { stores in
+            for round in 0..<10 {
+                let anonymousId = "race-\(round)"
+                async let first = stores[0].append(
+                    [Self.event("x\(round)", .identify, userId: "ux\(round)", anonymousId: anonymousId)], dedupeWindow: .seconds(60))
+                async let second = stores[1].append(
+                    [Self.event("y\(round)", .identify, userId: "uy\(round)", anonymousId: anonymousId)], dedupeWindow: .seconds(60))
+                _ = try await (first, second)
+                let scoped = try await entries(stores[0], .anonymousId(anonymousId))
+                #expect(scoped.filter { $0.kind == .anonymousMerge }.count == 1, "round \(round)")
+                #expect(scoped.filter { $0.kind == .mergeRefused }.map(\.reason) == [.anonymousIdTaken], "round \(round)")
+            }
+        }
+    }
+
+    /// Appends from two handles interleave, yet a reader that follows the log by position — as delivery
+    /// does — never skips an event that commits after a later sequence became visible.
+    @Test(arguments: StoreContractTests.backends)
+    func aReaderFollowingTheLogNeverSkipsConcurrentAppends(_ backend: Backend) async throws {
+        try await contract.withStores(backend, count: 3) { stores in
+            let writers = 2
+            let batches = 40
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        for batch in 0..<batches {
+                            _ = try await stores[writer].append(
+                                (0..<5).map { Self.event("w\(writer)-\(batch)-\($0)", userId: "u\($0)") }, dedupeWindow: .seconds(60))
+                        }
+                        return 0
+                    }
+                }
+                group.addTask {
+                    var position: Int64 = 0
+                    var seen = 0
+                    let expected = writers * batches * 5
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while seen < expected, ContinuousClock.now < deadline {
+                        let page = try await stores[2].events(after: position, limit: 50)
+                        seen += page.count
+                        position = page.last?.sequence ?? position
+                    }
+                    return seen
+                }
+                var seen: [Int] = []
+                for try await result in group { seen.append(result) }
+                #expect(seen.max() == writers * batches * 5)
+            }
+        }
+    }
+}
