@@ -288,8 +288,11 @@ final class DestinationWorker: Sendable {
         } catch {
             logger.warning("releasing the delivery lease failed; it expires by itself", metadata: ["switchyard.error": "\(error)"])
         }
-        leaseLost()
-        if handOver { logger.info("handed the destination over to a less busy node") }
+        live.withLock {
+            $0.leaseValidUntil = nil
+            $0.leaseGrantedAt = nil
+        }
+        logger.info(handOver ? "handed the destination over to a less busy node" : "released the delivery lease")
         return handOver
     }
 
@@ -311,8 +314,11 @@ final class DestinationWorker: Sendable {
         var parked = Pending()
         var scanned = position
         var exhausted = false
-        let page = max(capacity, 500)
+        // Read what one round can send; when the filter skips much of it, read further ahead each time
+        // (a database on the network makes every page cost a round trip and its rows).
+        var page = capacity
         while routedEvents.count < capacity {
+            defer { page = min(page * 4, 2000) }
             let events = try await store.events(after: scanned, limit: page)
             for stored in events {
                 switch route(stored) {

@@ -38,7 +38,7 @@ final class ChildGateway: Sendable {
     init(config: URL, workingDirectory: URL) async throws {
         process = Process()
         process.executableURL = try Self.binary
-        process.arguments = ["serve", "--config", config.path]
+        process.arguments = ["serve", "--config", config.path] + (ProcessInfo.processInfo.environment["SWITCHYARD_CHILD_DEBUG"] != nil ? ["--log-level", "debug"] : [])
         process.currentDirectoryURL = workingDirectory
         let stderr = Pipe()
         process.standardError = stderr

@@ -39,6 +39,7 @@ struct AdminDestinationsController: Sendable {
                     "lag_events": .number(String(status.lagEvents)),
                     "lag_seconds": .number(String(format: "%.3f", status.lagSeconds)),
                     "last_error": status.lastError.map(JSONValue.string) ?? .null,
+                    "delivered_by": status.deliveredBy.map(JSONValue.string) ?? .null,
                 ]
             })
         ]

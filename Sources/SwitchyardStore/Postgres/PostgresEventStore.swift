@@ -30,7 +30,8 @@ public final class PostgresEventStore: EventStore {
         logger[metadataKey: "switchyard.database"] = "\(target)"
         self.logger = logger
         var clientLogger = logger
-        clientLogger.logLevel = max(logger.logLevel, .notice)  // the driver's debug output is per query
+        // The driver's debug output is per query, and it warns about a lease before `run()` got going.
+        clientLogger.logLevel = max(logger.logLevel, .error)
         let client = PostgresClient(configuration: configuration, backgroundLogger: clientLogger)
         self.client = client
         runTask = Task { await client.run() }
