@@ -205,7 +205,7 @@ public protocol EventLogAppending: Sendable {
     /// Either every result is returned or the call throws and nothing was stored.
     func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult]
 
-    /// Bytes the store occupies on disk now, compared with `storage.max_backlog`.
+    /// Bytes the store occupies on disk, compared with `storage.max_backlog`; may be up to a second old.
     func diskUsage() async -> Int64
 }
 

@@ -4,6 +4,7 @@ import NIOCore
 import NIOSSL
 import PostgresNIO
 import SwitchyardCore
+import Synchronization
 
 /// The multi-node store: one PostgreSQL database shared by every node (SPEC §8).
 ///
@@ -18,6 +19,9 @@ public final class PostgresEventStore: EventStore {
     /// `host:port/database`, for messages (never the password).
     let target: String
     let logger: Logger
+    /// The last `diskUsage` reading: group commit asks after every commit, and `pg_database_size` walks the
+    /// database's files, so it is measured at most once a second.
+    let measuredSize = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
 
     /// Connects to `url` (`postgres://user:password@host:5432/database?sslmode=…`) and applies migrations.
     /// - Parameter maxConnections: the pool size of this node.
@@ -151,10 +155,14 @@ public final class PostgresEventStore: EventStore {
 
     /// The database's size on disk (tables, indexes, TOAST), compared with `storage.max_backlog`.
     public func diskUsage() async -> Int64 {
+        let now = ContinuousClock.now
+        if let last = measuredSize.withLock({ $0 }), now - last.at < .seconds(1) { return last.bytes }
         // An unreachable database counts as empty; /readyz reports it.
-        (try? await connection("measuring the database") { connection, logger in
+        let bytes = (try? await connection("measuring the database") { connection, logger in
             try await connection.rows("SELECT pg_database_size(current_database())", logger).first?.decode(Int64.self) ?? 0
         }) ?? 0
+        measuredSize.withLock { $0 = (now, bytes) }
+        return bytes
     }
 
     public func purgeDedupe(olderThan cutoff: Timestamp) async throws(StoreError) -> Int {
