@@ -24,81 +24,59 @@ public final class PostgresEventStore: EventStore {
     let measuredSize = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
 
     /// Connects to `url` (`postgres://user:password@host:5432/database?sslmode=…`) and applies migrations.
+    /// A database that cannot be reached fails here, at once, with what the server or the network said.
     /// - Parameter maxConnections: the pool size of this node.
     public init(url: String, identity: IdentityPolicy = IdentityPolicy(), maxConnections: Int = 8, logger: Logger)
         async throws(StoreError)
     {
-        let configuration = try Self.configuration(url: url, maxConnections: maxConnections)
-        target = "\(configuration.host ?? "?"):\(configuration.port ?? 5432)/\(configuration.database ?? "")"
+        let location = try PostgresLocation(url: url)
+        target = location.description
         var logger = logger
         logger[metadataKey: "switchyard.database"] = "\(target)"
         self.logger = logger
+        self.identity = identity
+        // Migrating on a connection of its own: the pool would keep retrying an unreachable server and
+        // leave the caller waiting; a start must fail with the reason instead.
+        try await Self.migrate(location, logger: logger)
         var clientLogger = logger
         // The driver's debug output is per query, and it warns about a lease before `run()` got going.
         clientLogger.logLevel = max(logger.logLevel, .error)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: clientLogger)
+        let client = PostgresClient(
+            configuration: location.clientConfiguration(maxConnections: maxConnections), backgroundLogger: clientLogger)
         self.client = client
         runTask = Task { await client.run() }
-        self.identity = identity
-        do {
-            try await migrate()
-        } catch {
-            runTask.cancel()
-            throw error
-        }
-    }
-
-    /// Reads a libpq-style URL. `sslmode`: `disable`, `prefer` (default, as libpq), `require` (encrypted,
-    /// certificate not checked, as libpq) or `verify-full`.
-    static func configuration(url: String, maxConnections: Int) throws(StoreError) -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            throw StoreError(.unavailable, "storage.postgres is not a postgres://user:password@host:port/database URL")
-        }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
-        let tls: PostgresClient.Configuration.TLS
-        switch mode {
-        case "disable": tls = .disable
-        case "prefer", "allow", "require":
-            var unverified = TLSConfiguration.makeClientConfiguration()
-            unverified.certificateVerification = .none
-            tls = mode == "require" ? .require(unverified) : .prefer(unverified)
-        case "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        default:
-            throw StoreError(.unavailable, "storage.postgres: sslmode=\(mode) is not one of disable, prefer, require, verify-full")
-        }
-        var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password, database: database.isEmpty ? nil : database, tls: tls)
-        configuration.options.maximumConnections = maxConnections
-        configuration.options.minimumConnections = 1
-        configuration.options.connectTimeout = .seconds(5)
-        return configuration
     }
 
     /// Applies the migrations this version knows and the database lacks, under an advisory lock.
-    func migrate() async throws(StoreError) {
-        try await connection("migrating the schema") { connection, logger in
+    static func migrate(_ location: PostgresLocation, logger: Logger) async throws(StoreError) {
+        let what = "connecting and migrating the schema"
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: try location.connectionConfiguration(), id: 0, logger: logger)
+        } catch {
+            throw storeError(error, what, location.description)
+        }
+        do {
             try await connection.run("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger)
-            do {
-                try await connection.run(
-                    "CREATE TABLE IF NOT EXISTS switchyard_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-                    logger)
-                let applied = try await connection.rows("SELECT coalesce(max(version), 0) FROM switchyard_schema", logger)
-                let current = try applied.first?.decode(Int.self) ?? 0
-                for (version, statements) in PostgresSchema.migrations where version > current {
-                    try await connection.withTransaction(logger: logger) { connection in
-                        for statement in statements {
-                            try await connection.run(PostgresQuery(unsafeSQL: statement), logger)
-                        }
-                        try await connection.run("INSERT INTO switchyard_schema (version) VALUES (\(version))", logger)
+            try await connection.run(
+                "CREATE TABLE IF NOT EXISTS switchyard_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                logger)
+            let applied = try await connection.rows("SELECT coalesce(max(version), 0) FROM switchyard_schema", logger)
+            let current = try applied.first?.decode(Int.self) ?? 0
+            for (version, statements) in PostgresSchema.migrations where version > current {
+                try await connection.withTransaction(logger: logger) { connection in
+                    for statement in statements {
+                        try await connection.run(PostgresQuery(unsafeSQL: statement), logger)
                     }
+                    try await connection.run("INSERT INTO switchyard_schema (version) VALUES (\(version))", logger)
                 }
-                try await connection.run("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger)
-            } catch {
-                _ = try? await connection.run("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger)  // the original error is what matters
-                throw error
             }
+            // Closing the connection releases the session's advisory lock.
+            try await connection.close()
+        } catch {
+            try? await connection.close()  // the migration's error is the one to report
+            throw storeError(error, what, location.description)
         }
     }
 
@@ -208,7 +186,7 @@ public final class PostgresEventStore: EventStore {
         }
         if let error = error as? PSQLError {
             // PSQLError's description hides the server's message unless asked for.
-            let detail = error.serverInfo?[.message] ?? "\(error.code)"
+            let detail = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
             return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(detail)")
         }
         return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(error)")

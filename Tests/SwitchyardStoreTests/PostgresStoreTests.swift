@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import SwitchyardCore
+import SwitchyardStore
+import SwitchyardTesting
+import Testing
+
+/// What only the PostgreSQL back end has: connecting, migrating, and the errors a user sees when the
+/// database is not there. (Everything both back ends do is in the contract suites.)
+@Suite("PostgreSQL store", .enabled(if: PostgresTestCluster.available))
+struct PostgresStoreTests {
+    static var logger: Logger {
+        var logger = Logger(label: "pg-test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    func openError(_ url: String) async -> StoreError? {
+        do {
+            let store = try await PostgresEventStore(url: url, logger: Self.logger)
+            try? await store.close()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func aDatabaseNobodyListensOnIsAClearErrorNotAHang() async throws {
+        let port = try PostgresTestCluster.freePort()
+        let started = ContinuousClock.now
+        let error = await openError("postgres://switchyard@127.0.0.1:\(port)/events?sslmode=disable")
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.contains("127.0.0.1:\(port)/events") == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
+    @Test func anUnknownDatabaseNamesItself() async throws {
+        let cluster = try await PostgresTestCluster.shared()
+        let error = await openError(cluster.url(database: "no_such_database") + "?sslmode=disable")
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.contains("no_such_database") == true, "\(String(describing: error))")
+    }
+
+    @Test func anUnknownSSLModeIsRefusedBeforeConnecting() async throws {
+        let error = await openError("postgres://switchyard@127.0.0.1:1/db?sslmode=sometimes")
+        #expect(error?.message.contains("sslmode=sometimes is not one of disable, prefer, require, verify-full") == true)
+    }
+
+    @Test func nodesStartingTogetherMigrateOnceAndKeepTheData() async throws {
+        let url = try await PostgresTestCluster.shared().createDatabase()
+        let stores = try await withThrowingTaskGroup(of: PostgresEventStore.self) { group in
+            for _ in 0..<3 { group.addTask { try await PostgresEventStore(url: url, logger: Self.logger) } }
+            var stores: [PostgresEventStore] = []
+            for try await store in group { stores.append(store) }
+            return stores
+        }
+        _ = try await stores[0].append([StoreContractTests.event("kept")], dedupeWindow: .seconds(1))
+        for store in stores { try await store.close() }
+        let reopened = try await PostgresEventStore(url: url, logger: Self.logger)
+        #expect(try await reopened.events(after: 0, limit: 10).map(\.event.messageId) == ["kept"])
+        try await reopened.close()
+    }
+}
