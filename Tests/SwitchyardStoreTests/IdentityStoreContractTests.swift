@@ -56,6 +56,35 @@ struct IdentityStoreContractTests {
         }
     }
 
+    /// Several visitors merge within one append (one group commit): each merge attaches only that visitor's
+    /// earlier events, and the per-person limit counts merges of the same append.
+    @Test(arguments: StoreContractTests.backends)
+    func mergesWithinOneAppendAttachEachVisitorsEarlierEvents(_ backend: Backend) async throws {
+        var policy = IdentityPolicy()
+        policy.maxAnonymousIds = 2
+        try await contract.withStore(backend, identity: policy) { (store) async throws in
+            _ = try await append(
+                store,
+                Self.event("v1-a", anonymousId: "v1"), Self.event("v2-a", anonymousId: "v2"),
+                Self.event("v1-both", userId: "u1", anonymousId: "v1", at: 1),
+                Self.event("v1-late", anonymousId: "v1", at: 2),
+                Self.event("v2-both", userId: "u2", anonymousId: "v2", at: 3),
+                Self.event("v3-both", userId: "u1", anonymousId: "v3", at: 4),
+                Self.event("v4-both", userId: "u1", anonymousId: "v4", at: 5))
+            let events = try await store.events(after: 0, limit: 20)
+            let resolved = Dictionary(uniqueKeysWithValues: events.map { ($0.event.messageId, $0.resolvedUserId) })
+            #expect(resolved == ["v1-a": "u1", "v2-a": "u2", "v1-both": "u1", "v1-late": "u1", "v2-both": "u2", "v3-both": "u1", "v4-both": "u1"])
+            #expect(events.first { $0.event.messageId == "v1-both" }?.mergedAnonymousId == "v1")
+            #expect(events.first { $0.event.messageId == "v4-both" }?.mergedAnonymousId == nil, "over the limit: no merge")
+            let all = try await entries(store)
+            let merges = all.filter { $0.kind == .anonymousMerge }.sorted { $0.id < $1.id }
+            #expect(merges.map(\.anonymousId) == ["v1", "v2", "v3"])
+            #expect(merges.map(\.eventsMerged) == [1, 1, 0])
+            #expect(all.filter { $0.kind == .mergeRefused }.map(\.reason) == [.tooManyAnonymousIds])
+            #expect(try await store.person("u1")?.anonymousIds.sorted() == ["v1", "v3"])
+        }
+    }
+
     @Test(arguments: StoreContractTests.backends)
     func aTakenAnonymousIdIsRefusedWithAReason(_ backend: Backend) async throws {
         try await contract.withStore(backend) { (store) async throws in

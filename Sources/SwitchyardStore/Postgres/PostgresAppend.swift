@@ -24,6 +24,8 @@ final class PostgresAppend {
     var persons: Set<String> = []
     /// Who an anonymous id merged into and when; `nil` user: known to be unmerged.
     var owners: [String: (userId: String?, mergedAt: Int64)] = [:]
+    /// How many anonymous ids each person has (for `max_anonymous_ids`).
+    var anonymousIdCounts: [String: Int] = [:]
 
     // Buffered writes.
     struct PendingEvent {
@@ -33,6 +35,18 @@ final class PostgresAppend {
     }
     var pendingEvents: [PendingEvent] = []
     var pendingPersons: [(userId: String, firstSeen: Int64)] = []
+    /// Merges of a fresh anonymous id, written in bulk by `flush`: a visitor's first event carrying both ids
+    /// is common, and one statement per merge would be several round trips each.
+    struct PendingMerge {
+        var anonymousId: String
+        var userId: String
+        var sequence: Int64
+        var mergedAt: Int64
+        /// Events of the anonymous id older than this are outside the retention window and stay anonymous.
+        var cutoff: Int64
+        var messageId: String
+    }
+    var pendingMerges: [PendingMerge] = []
 
     init(connection: PostgresConnection, logger: Logger, policy: IdentityPolicy) {
         self.connection = connection
@@ -104,7 +118,11 @@ final class PostgresAppend {
                 """, logger)
             pendingPersons = []
         }
-        guard !pendingEvents.isEmpty else { return }
+        if !pendingEvents.isEmpty { try await insertPendingEvents() }
+        try await flushMerges()
+    }
+
+    func insertPendingEvents() async throws {
         let rows = pendingEvents
         pendingEvents = []
         try await connection.run(
@@ -121,18 +139,63 @@ final class PostgresAppend {
             """, logger)
     }
 
+    /// Writes the pending merges: identities, the anonymous events they resolve (stored before the event that
+    /// merged them, as a merge one at a time would), the merging events, and the activity entries.
+    func flushMerges() async throws {
+        guard !pendingMerges.isEmpty else { return }
+        let merges = pendingMerges
+        pendingMerges = []
+        try await connection.run(
+            """
+            INSERT INTO identities (anonymous_id, user_id, merged_at, message_id)
+            SELECT * FROM unnest(\(merges.map(\.anonymousId))::text[], \(merges.map(\.userId))::text[],
+                \(merges.map(\.mergedAt))::int8[], \(merges.map(\.messageId))::text[])
+            """, logger)
+        let counted = try await connection.rows(
+            """
+            WITH merged AS (
+                UPDATE events e SET resolved_user_id = m.u
+                FROM unnest(\(merges.map(\.anonymousId))::text[], \(merges.map(\.userId))::text[],
+                    \(merges.map(\.cutoff))::int8[], \(merges.map(\.sequence))::int8[]) AS m(a, u, c, s)
+                WHERE e.anonymous_id = m.a AND e.resolved_user_id IS NULL AND e.received_at >= m.c AND e.seq < m.s
+                RETURNING e.anonymous_id)
+            SELECT anonymous_id, count(*) FROM merged GROUP BY anonymous_id
+            """, logger)
+        var mergedCounts: [String: Int] = [:]
+        for row in counted {
+            let (anonymousId, count) = try row.decode((String, Int).self)
+            mergedCounts[anonymousId] = count
+        }
+        try await connection.run(
+            """
+            UPDATE events SET merged_anonymous_id = m.a
+            FROM unnest(\(merges.map(\.sequence))::int8[], \(merges.map(\.anonymousId))::text[]) AS m(s, a)
+            WHERE events.seq = m.s
+            """, logger)
+        try await connection.run(
+            """
+            INSERT INTO activity (kind, at, anonymous_id, user_id, events_merged, message_id)
+            SELECT \(ActivityEntry.Kind.anonymousMerge.rawValue), * FROM unnest(\(merges.map(\.mergedAt))::int8[],
+                \(merges.map(\.anonymousId))::text[], \(merges.map(\.userId))::text[],
+                \(merges.map { mergedCounts[$0.anonymousId] ?? 0 })::int8[], \(merges.map(\.messageId))::text[])
+            """, logger)
+    }
+
     // MARK: Lookups
 
     /// Looks up what identity needs about the batch's ids in one query.
     func prefetch(_ events: [NewEvent]) async throws {
         let userIds = Array(Set(events.compactMap(\.userId)))
         let anonymousIds = policy.enabled ? Array(Set(events.compactMap(\.anonymousId))) : []
+        let countedUserIds = policy.enabled ? userIds : []
         let rows = try await connection.rows(
             """
             SELECT 's', user_id, NULL::text, NULL::bigint FROM suppressions WHERE user_id = ANY(\(userIds)::text[])
             UNION ALL SELECT 'a', user_id, kept_user_id, NULL FROM person_aliases WHERE user_id = ANY(\(userIds)::text[])
             UNION ALL SELECT 'p', user_id, NULL, NULL FROM persons WHERE user_id = ANY(\(userIds)::text[])
             UNION ALL SELECT 'o', anonymous_id, user_id, merged_at FROM identities WHERE anonymous_id = ANY(\(anonymousIds)::text[])
+            UNION ALL SELECT 'c', user_id, NULL, count(*) FROM identities WHERE user_id = ANY(\(countedUserIds)::text[])
+                GROUP BY user_id
             """, logger)
         var suppressedIds = Set<String>()
         var kept: [String: String] = [:]
@@ -143,6 +206,7 @@ final class PostgresAppend {
             case "s": suppressedIds.insert(id)
             case "a": kept[id] = other
             case "p": known.insert(id)
+            case "c": anonymousIdCounts[id] = Int(mergedAt ?? 0)
             default: owners[id] = (other, mergedAt ?? 0)
             }
         }
@@ -150,6 +214,7 @@ final class PostgresAppend {
             suppressed[userId] = suppressedIds.contains(userId)
             canonicalIds[userId] = kept[userId] ?? userId
             if kept[userId] == nil, known.contains(userId) { persons.insert(userId) }
+            if policy.enabled, kept[userId] == nil, anonymousIdCounts[userId] == nil { anonymousIdCounts[userId] = 0 }
         }
         for anonymousId in anonymousIds where owners[anonymousId] == nil { owners[anonymousId] = (nil, 0) }
     }
@@ -187,11 +252,20 @@ final class PostgresAppend {
         return owner
     }
 
+    func anonymousIdCount(of userId: String) async throws -> Int {
+        if let known = anonymousIdCounts[userId] { return known }
+        let count = try await connection.rows("SELECT count(*) FROM identities WHERE user_id = \(userId)", logger)
+            .first?.decode(Int.self) ?? 0
+        anonymousIdCounts[userId] = count
+        return count
+    }
+
     func clearMemo() {
         suppressed = [:]
         canonicalIds = [:]
         persons = []
         owners = [:]
+        anonymousIdCounts = [:]
     }
 
     // MARK: Identity (the rules of SQLiteIdentity)
@@ -264,37 +338,28 @@ final class PostgresAppend {
         return (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()  // traits are JSON we wrote
     }
 
-    /// Attaches an anonymous id and its stored events to the person, or records why not.
+    /// Attaches an anonymous id and its stored events to the person (written by the next `flush`), or
+    /// records why not.
     func merge(anonymousId: String, into userId: String, event: NewEvent, sequence: Int64) async throws {
         let owner = try await owner(of: anonymousId).userId
         if owner == userId { return }  // merged before: nothing new
-        try await flush()
         if owner != nil {
+            try await flush()
             try await refuse(.anonymousIdTaken, anonymousId: anonymousId, userId: userId, messageId: event.messageId, at: event.receivedAt)
             return
         }
-        let count = try await connection.rows("SELECT count(*) FROM identities WHERE user_id = \(userId)", logger)
-            .first?.decode(Int.self) ?? 0
+        let count = try await anonymousIdCount(of: userId)
         if count >= policy.maxAnonymousIds {
+            try await flush()
             try await refuse(.tooManyAnonymousIds, anonymousId: anonymousId, userId: userId, messageId: event.messageId, at: event.receivedAt)
             return
         }
-        try await connection.run(
-            """
-            INSERT INTO identities (anonymous_id, user_id, merged_at, message_id)
-            VALUES (\(anonymousId), \(userId), \(event.receivedAt.milliseconds), \(event.messageId))
-            """, logger)
+        anonymousIdCounts[userId] = count + 1
         owners[anonymousId] = (userId, event.receivedAt.milliseconds)
-        let merged = try await connection.count(
-            """
-            UPDATE events SET resolved_user_id = \(userId)
-            WHERE anonymous_id = \(anonymousId) AND resolved_user_id IS NULL
-                AND received_at >= \((event.receivedAt - policy.anonymousTTL).milliseconds)
-            """, logger)
-        try await connection.run("UPDATE events SET merged_anonymous_id = \(anonymousId) WHERE seq = \(sequence)", logger)
-        try await record(
-            .anonymousMerge, anonymousId: anonymousId, userId: userId, eventsMerged: merged, messageId: event.messageId,
-            at: event.receivedAt)
+        pendingMerges.append(
+            PendingMerge(
+                anonymousId: anonymousId, userId: userId, sequence: sequence, mergedAt: event.receivedAt.milliseconds,
+                cutoff: (event.receivedAt - policy.anonymousTTL).milliseconds, messageId: event.messageId))
     }
 
     /// `alias`: `previousId` is an anonymous id (merge it), or a known user id (two identified users).
