@@ -21,11 +21,15 @@ final class DeliveryLeases: Sendable {
     var heartbeatInterval: Duration { ttl / 3 }
     let destinations: Int
     let liveNodes = Mutex(1)
+    /// Whether a node id names a process that is known to be gone (on this host, not running): its leases
+    /// need not run out first — a restart after a crash resumes delivery at once.
+    let isDefunct: @Sendable (String) -> Bool
 
-    init(node: String, ttl: Duration, destinations: Int) {
+    init(node: String, ttl: Duration, destinations: Int, isDefunct: @escaping @Sendable (String) -> Bool = { _ in false }) {
         self.node = node
         self.ttl = ttl
         self.destinations = destinations
+        self.isDefunct = isDefunct
     }
 
     var fairShare: Int {

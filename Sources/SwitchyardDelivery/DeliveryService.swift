@@ -28,11 +28,12 @@ public final class DeliveryService: Service, Sendable {
     ///   (`storage.lease_ttl`); a dead node's destinations are taken over after about that long.
     public init(
         destinations: [DestinationSettings], store: any EventStore, signal: EventLogSignal, nodeId: String,
-        leaseTTL: Duration = .seconds(10), clock: any WallClock, logger: Logger, metrics: any MetricsFactory
+        leaseTTL: Duration = .seconds(10), isDefunctNode: @escaping @Sendable (String) -> Bool = { _ in false },
+        clock: any WallClock, logger: Logger, metrics: any MetricsFactory
     ) throws {
         let sender = HTTPSender()
         let leases = DeliveryLeases(
-            node: nodeId, ttl: leaseTTL, destinations: destinations.filter(\.enabled).count)
+            node: nodeId, ttl: leaseTTL, destinations: destinations.filter(\.enabled).count, isDefunct: isDefunctNode)
         var workers: [String: DestinationWorker] = [:]
         for settings in destinations where settings.enabled {
             let context = DestinationContext(

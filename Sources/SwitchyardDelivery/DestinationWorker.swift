@@ -145,7 +145,13 @@ final class DestinationWorker: Sendable {
         while !isStopping {
             let started = ContinuousClock.now
             do {
-                if try await store.claimLease(of: name, by: leases.node, ttl: leases.ttl, fairShare: leases.fairShare) {
+                let holder = try await store.leaseHolder(of: name)
+                let defunct = holder.flatMap { $0 != leases.node && leases.isDefunct($0) ? $0 : nil }
+                if try await store.claimLease(
+                    of: name, by: leases.node, ttl: leases.ttl, fairShare: defunct == nil ? leases.fairShare : nil,
+                    replacing: defunct)
+                {
+                    if let defunct { logger.info("took over from a node that is gone", metadata: ["switchyard.previous": "\(defunct)"]) }
                     leaseRenewed(at: started)
                     logger.info("delivering for this destination", metadata: ["switchyard.node": "\(leases.node)"])
                     return true

@@ -58,8 +58,10 @@ public protocol EventStore: EventLogAppending {
     /// Claims the right to deliver `destination` for `ttl`, or renews it. Granted when `node` holds it already,
     /// nobody does, or the holder's lease ran out. With `fairShare`, a node that already holds that many live
     /// leases only takes one that has been free for a whole `ttl` — so destinations spread over the nodes, yet
-    /// none is left without a sender. Lease times are the database's clock, not the nodes'.
-    func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError) -> Bool
+    /// none is left without a sender. Lease times are the database's clock, not the nodes'. `defunct` names a
+    /// holder known to be dead (a process of this host that no longer runs): its lease is taken at once.
+    func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?, replacing defunct: String?)
+        async throws(StoreError) -> Bool
 
     /// The node's heartbeat: renews every lease `node` holds, records it as alive for `ttl`, and says which
     /// destinations it still holds and how many nodes are alive.
@@ -99,6 +101,14 @@ public protocol EventStore: EventLogAppending {
     /// destination). Works in small transactions so ingest is not held up.
     func purge(now: Timestamp, anonymousTTL: Duration, identifiedTTL: Duration, holdTTLs: [String: Duration])
         async throws(StoreError) -> PurgeReport
+}
+
+extension EventStore {
+    public func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError)
+        -> Bool
+    {
+        try await claimLease(of: destination, by: node, ttl: ttl, fairShare: fairShare, replacing: nil)
+    }
 }
 
 /// Which part of the activity log to read.

@@ -86,6 +86,21 @@ struct IdentityStoreContractTests {
     }
 
     @Test(arguments: StoreContractTests.backends)
+    func laterIdentifyCallsWinPerTraitKey(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(
+                store,
+                Self.event("i1", .identify, userId: "u", body: #"{"type":"identify","traits":{"a":1,"b":1}}"#),
+                Self.event("i2", .identify, userId: "u", at: 1, body: #"{"type":"identify","traits":{"b":2}}"#))
+            _ = try await append(store, Self.event("i3", .identify, userId: "u", at: 2, body: #"{"type":"identify","traits":{"c":3}}"#))
+            let traits = try #require(try await store.person("u")).traits
+            #expect(traits["a"] == .number("1"))
+            #expect(traits["b"] == .number("2"))
+            #expect(traits["c"] == .number("3"))
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
     func aTakenAnonymousIdIsRefusedWithAReason(_ backend: Backend) async throws {
         try await contract.withStore(backend) { (store) async throws in
             _ = try await append(store, Self.event("i1", .identify, userId: "u1", anonymousId: "shared"))

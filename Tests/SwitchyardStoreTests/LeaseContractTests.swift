@@ -67,3 +67,19 @@ struct LeaseContractTests {
         }
     }
 }
+
+extension LeaseContractTests {
+    /// A restart after a crash on the same host: the dead process's lease is taken at once, by name.
+    @Test(arguments: StoreContractTests.backends)
+    func aHolderKnownToBeGoneIsReplacedAtOnce(_ backend: Backend) async throws {
+        try await contract.withStores(backend, count: 2) { (stores) async throws in
+            let (a, b) = (stores[0], stores[1])
+            #expect(try await a.claimLease(of: "hook", by: "host-101", ttl: .seconds(30), fairShare: nil))
+            #expect(
+                try await b.claimLease(of: "hook", by: "host-202", ttl: .seconds(30), fairShare: nil, replacing: "host-999") == false,
+                "only the named holder is replaced")
+            #expect(try await b.claimLease(of: "hook", by: "host-202", ttl: .seconds(30), fairShare: nil, replacing: "host-101"))
+            #expect(try await b.leaseHolder(of: "hook") == "host-202")
+        }
+    }
+}

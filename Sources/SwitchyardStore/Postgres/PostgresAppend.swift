@@ -26,6 +26,9 @@ final class PostgresAppend {
     var owners: [String: (userId: String?, mergedAt: Int64)] = [:]
     /// How many anonymous ids each person has (for `max_anonymous_ids`).
     var anonymousIdCounts: [String: Int] = [:]
+    /// Persons' traits as identify calls of this transaction left them; `dirtyTraits` are written by `flush`.
+    var personTraits: [String: JSONObject] = [:]
+    var dirtyTraits: Set<String> = []
 
     // Buffered writes.
     struct PendingEvent {
@@ -78,6 +81,7 @@ final class PostgresAppend {
         }
         guard !claimed.isEmpty else { return events.map { _ in .duplicate } }
         try await prefetch(claimed.map { events[$0] })
+        try await prefetchTraits(claimed.map { events[$0] })
         let sequences = try await connection.rows(
             "SELECT nextval('events_seq') FROM generate_series(1, \(claimed.count))", logger
         ).map { try $0.decode(Int64.self) }
@@ -117,6 +121,17 @@ final class PostgresAppend {
                 ON CONFLICT (user_id) DO NOTHING
                 """, logger)
             pendingPersons = []
+        }
+        if !dirtyTraits.isEmpty {
+            let users = Array(dirtyTraits)
+            dirtyTraits = []
+            try await connection.run(
+                """
+                UPDATE persons p SET traits = t.traits
+                FROM unnest(\(users)::text[], \(users.map { ByteBuffer(bytes: JSONValue.object(personTraits[$0] ?? JSONObject()).bytes) })::bytea[])
+                    AS t(u, traits)
+                WHERE p.user_id = t.u
+                """, logger)
         }
         if !pendingEvents.isEmpty { try await insertPendingEvents() }
         try await flushMerges()
@@ -219,6 +234,24 @@ final class PostgresAppend {
         for anonymousId in anonymousIds where owners[anonymousId] == nil { owners[anonymousId] = (nil, 0) }
     }
 
+    /// Loads the traits of the persons the batch's identify calls update, in one query.
+    func prefetchTraits(_ events: [NewEvent]) async throws {
+        guard policy.enabled else { return }
+        let userIds = Set(events.filter { $0.type == .identify }.compactMap { $0.userId.flatMap { canonicalIds[$0] } })
+        guard !userIds.isEmpty else { return }
+        for row in try await connection.rows(
+            "SELECT user_id, traits FROM persons WHERE user_id = ANY(\(Array(userIds))::text[])", logger)
+        {
+            var (userId, stored) = try row.decode((String, ByteBuffer).self)
+            personTraits[userId] = Self.traits(stored.readBytes(length: stored.readableBytes) ?? [])
+        }
+        for userId in userIds where personTraits[userId] == nil { personTraits[userId] = JSONObject() }  // new persons
+    }
+
+    static func traits(_ bytes: [UInt8]) -> JSONObject {
+        (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()  // traits are JSON we wrote
+    }
+
     func isSuppressed(_ userId: String) async throws -> Bool {
         if let known = suppressed[userId] { return known }
         let found = try await !connection.rows("SELECT 1 FROM suppressions WHERE user_id = \(userId)", logger).isEmpty
@@ -266,6 +299,7 @@ final class PostgresAppend {
         persons = []
         owners = [:]
         anonymousIdCounts = [:]
+        personTraits = [:]  // callers flush first, so none is dirty
     }
 
     // MARK: Identity (the rules of SQLiteIdentity)
@@ -298,7 +332,6 @@ final class PostgresAppend {
         guard let userId = resolvedUserId, event.userId != nil else { return }
         ensurePerson(userId, at: event.receivedAt)
         if event.type == .identify {
-            try await flush()
             try await mergeTraits(of: event, into: userId)
         }
         if let anonymousId = event.anonymousId, event.type == .identify || policy.mergeOnAnyEvent {
@@ -320,22 +353,26 @@ final class PostgresAppend {
         pendingPersons.append((userId, at.milliseconds))
     }
 
-    /// Later identify calls win per key.
+    /// Later identify calls win per key. Buffered: `flush` writes the result.
     func mergeTraits(of event: NewEvent, into userId: String) async throws {
         let incoming = MessageRewrite.traits(of: event.body)
         guard !incoming.isEmpty else { return }
-        var traits = try await traits(of: userId)
+        var traits: JSONObject
+        if let known = personTraits[userId] {
+            traits = known
+        } else {
+            traits = try await self.traits(of: userId)
+        }
         for member in incoming.members { traits[member.key] = member.value }
-        try await connection.run(
-            "UPDATE persons SET traits = \(ByteBuffer(bytes: JSONValue.object(traits).bytes)) WHERE user_id = \(userId)", logger)
+        personTraits[userId] = traits
+        dirtyTraits.insert(userId)
     }
 
     func traits(of userId: String) async throws -> JSONObject {
         guard var stored = try await connection.rows("SELECT traits FROM persons WHERE user_id = \(userId)", logger)
             .first?.decode(ByteBuffer.self)
         else { return JSONObject() }
-        let bytes = stored.readBytes(length: stored.readableBytes) ?? []
-        return (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()  // traits are JSON we wrote
+        return Self.traits(stored.readBytes(length: stored.readableBytes) ?? [])
     }
 
     /// Attaches an anonymous id and its stored events to the person (written by the next `flush`), or

@@ -175,9 +175,9 @@ extension PostgresEventStore {
 
     // MARK: Leases
 
-    public func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError)
-        -> Bool
-    {
+    public func claimLease(
+        of destination: String, by node: String, ttl: Duration, fairShare: Int?, replacing defunct: String?
+    ) async throws(StoreError) -> Bool {
         try await connection("claiming the delivery lease of \(destination)") { connection, logger in
             try await Self.ensureState(connection, logger, destination)
             let now = PostgresSchema.nowMilliseconds
@@ -185,7 +185,7 @@ extension PostgresEventStore {
                 """
                 UPDATE destination_state SET lease_owner = \(node), lease_until = \(unescaped: now) + \(ttl.milliseconds)
                 WHERE destination = \(destination) AND (
-                    lease_owner = \(node)
+                    lease_owner = \(node) OR lease_owner = \(defunct)
                     OR ((lease_owner IS NULL OR lease_until < \(unescaped: now)) AND (
                         \(fairShare)::bigint IS NULL
                         OR lease_until < \(unescaped: now) - \(ttl.milliseconds)

@@ -174,9 +174,9 @@ extension SQLiteEventStore {
 
     // MARK: Leases
 
-    public func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError)
-        -> Bool
-    {
+    public func claimLease(
+        of destination: String, by node: String, ttl: Duration, fairShare: Int?, replacing defunct: String?
+    ) async throws(StoreError) -> Bool {
         try await write("claiming the delivery lease of \(destination)") { db in
             try Self.ensureState(db, destination)
             let now = SQLiteSchema.nowMilliseconds
@@ -184,14 +184,14 @@ extension SQLiteEventStore {
                 sql: """
                     UPDATE destination_state SET lease_owner = ?1, lease_until = \(now) + ?2
                     WHERE destination = ?3 AND (
-                        lease_owner = ?1
+                        lease_owner = ?1 OR lease_owner = ?5
                         OR ((lease_owner IS NULL OR lease_until < \(now)) AND (
                             ?4 IS NULL
                             OR lease_until < \(now) - ?2
                             OR (SELECT count(*) FROM destination_state
                                 WHERE lease_owner = ?1 AND lease_until >= \(now)) < ?4)))
                     """,
-                arguments: [node, ttl.milliseconds, destination, fairShare])
+                arguments: [node, ttl.milliseconds, destination, fairShare, defunct])
             return db.changesCount > 0
         }
     }
