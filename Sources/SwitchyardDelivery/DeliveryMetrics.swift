@@ -37,4 +37,10 @@ struct DeliveryMetrics: Sendable {
         Gauge(label: "switchyard_destination_disabled", dimensions: [("destination", destination)], factory: factory)
             .record(disabled ? 1 : 0)
     }
+
+    /// 1 while this node holds the destination's delivery lease (SPEC §8): across nodes, exactly one reports 1.
+    func leaseHeld(_ destination: String, _ held: Bool) {
+        Gauge(label: "switchyard_delivery_lease_held", dimensions: [("destination", destination)], factory: factory)
+            .record(held ? 1 : 0)
+    }
 }

@@ -167,6 +167,7 @@ final class DestinationWorker: Sendable {
 
     /// The store renewed (or granted) the lease in a call that started at `started`.
     func leaseRenewed(at started: ContinuousClock.Instant) {
+        metrics.leaseHeld(name, true)
         live.withLock {
             $0.leaseValidUntil = started + leases.ttl - leases.margin
             $0.leaseGrantedAt = started
@@ -184,7 +185,10 @@ final class DestinationWorker: Sendable {
             }
             return live.leaseValidUntil != nil
         }
-        if held { logger.warning("the delivery lease was lost; another node delivers this destination now") }
+        if held {
+            metrics.leaseHeld(name, false)
+            logger.warning("the delivery lease was lost; another node delivers this destination now")
+        }
     }
 
     func requestHandOver() {
@@ -298,6 +302,7 @@ final class DestinationWorker: Sendable {
             $0.leaseValidUntil = nil
             $0.leaseGrantedAt = nil
         }
+        metrics.leaseHeld(name, false)
         logger.info(handOver ? "handed the destination over to a less busy node" : "released the delivery lease")
         return handOver
     }

@@ -115,6 +115,26 @@ import Testing
             expected: "test.yaml:5: storage.max_backlog: expected a size like 64MiB, got \"20 gigs\""
         ),
         Case(
+            name: "a lease too short to renew",
+            yaml: """
+                \(minimalSources)
+                storage:
+                  postgres: postgres://switchyard@db:5432/events
+                  lease_ttl: 500ms
+                """,
+            expected: "test.yaml:6: storage.lease_ttl: must be at least 1s"
+        ),
+        Case(
+            name: "a database URL of another scheme",
+            yaml: """
+                \(minimalSources)
+                storage:
+                  postgres: mysql://db/events
+                """,
+            // The URL may carry a password, so the message does not repeat it.
+            expected: "test.yaml:5: storage.postgres: expected an absolute postgres or postgresql URL, got a value"
+        ),
+        Case(
             name: "missing write_key points at the source's line",
             yaml: """
                 server:
