@@ -19,7 +19,7 @@ Writes the section between <!-- bench:nodes:start --> and <!-- bench:nodes:end -
 import argparse, os, platform, shutil, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pipeline_bench import KEY, Gateway, Nginx, events, free_port, log, wait_http  # noqa: E402
+from pipeline_bench import KEY, Gateway, Nginx, events, free_port, log, wait_http, write_section  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_SETTINGS = ["fsync=on", "synchronous_commit=on", "shared_buffers=256MB", "max_connections=200",
@@ -217,16 +217,7 @@ first. Fan-out is spread by destination: with three destinations and three nodes
     print(text)
     if args.no_write:
         return
-    path = os.path.join(REPO, "BENCHMARKS.md")
-    current = open(path).read()
-    start, end = "<!-- bench:nodes:start -->", "<!-- bench:nodes:end -->"
-    if start in current and end in current:
-        current = current[:current.index(start)] + text + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip() + "\n\n" + text + "\n"
-    open(path, "w").write(current)
-    log("wrote", path)
-
+    write_section("nodes", text)
 
 if __name__ == "__main__":
     main()

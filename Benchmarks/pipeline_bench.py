@@ -376,14 +376,16 @@ Where a figure misses its target, see the notes under this table.
     print(text)
     if args.quick and not args.write:
         return
+    write_section("pipeline", text)
+
+
+def write_section(name, text):
+    """Replaces this benchmark's section of BENCHMARKS.md (between its markers), or appends it."""
     path = os.path.join(REPO, "BENCHMARKS.md")
     current = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    start, end = "<!-- bench:pipeline:start -->", "<!-- bench:pipeline:end -->"
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     if start in current and end in current:
-        before = current[:current.index(start)]
-        after = current[current.index(end) + len(end):]
-        notes = ""
-        current = before + text + after
+        current = current[:current.index(start)] + text + current[current.index(end) + len(end):]
     else:
         current = current.rstrip() + "\n\n" + text + "\n"
     open(path, "w").write(current)

@@ -203,13 +203,13 @@ extension TestGateway {
 
 /// Polls `condition` until it holds or the deadline passes; a deadline, not a sleep to let work finish.
 func waitUntil(
-    timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () async throws -> Bool
+    timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(20),
+    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: interval)
     }
     Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
 }

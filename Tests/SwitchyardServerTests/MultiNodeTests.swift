@@ -16,6 +16,8 @@ import Glibc
 @Suite("Three nodes on one PostgreSQL database", .serialized, .enabled(if: PostgresTestCluster.available))
 struct MultiNodeTests {
     static let writeKey = "multi-key"
+    /// Parsing every request the sink received is not free, and the nodes share the machine with the test.
+    static let poll = Duration.milliseconds(500)
 
     struct Cluster: Sendable {
         let nodes: [ChildGateway]
@@ -95,19 +97,6 @@ struct MultiNodeTests {
         return result
     }
 
-    /// Polls `condition` twice a second (parsing every request the sink received is not free, and the nodes
-    /// share the machine with this test); records an issue when it never holds.
-    static func eventually(
-        timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(500))
-        }
-        Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
-    }
-
     /// messageId → the `webhook-id`s it arrived with, for one path of the sink.
     static func delivered(_ sink: ScriptedHTTPServer, path: String) -> [String: Set<String>] {
         var byMessage: [String: Set<String>] = [:]
@@ -121,7 +110,7 @@ struct MultiNodeTests {
     @Test func loadThroughThreeNodesSurvivesOneBeingKilled() async throws {
         let cluster = try await Self.startCluster()
         // The three destinations spread over the three nodes (fair shares, hand-over of the surplus).
-        try await Self.eventually(timeout: .seconds(30)) {
+        try await waitUntil(timeout: .seconds(30), every: Self.poll) {
             let holders = try await Self.holders(cluster.nodes[0].port)
             return holders.count == 3 && Set(holders.values).count == 3
         }
@@ -172,11 +161,11 @@ struct MultiNodeTests {
         let acked = acknowledged.withLock { $0 }
 
         // Every acknowledged event reaches the webhook (the killed node's destination was taken over) ...
-        try await Self.eventually(timeout: .seconds(90)) { Set(Self.delivered(cluster.sink, path: "/hook").keys).isSuperset(of: acked) }
+        try await waitUntil(timeout: .seconds(90), every: Self.poll) { Set(Self.delivered(cluster.sink, path: "/hook").keys).isSuperset(of: acked) }
         let hook = Self.delivered(cluster.sink, path: "/hook")
         #expect(Set(hook.keys).isSuperset(of: acked), "lost on the webhook: \(acked.subtracting(hook.keys).count) of \(acked.count)")
         #expect(hook.values.allSatisfy { $0.count == 1 }, "a re-sent event carries the same webhook-id")
-        try await Self.eventually(timeout: .seconds(60)) { Set(Self.delivered(cluster.sink, path: "/people").keys).isSuperset(of: acked) }
+        try await waitUntil(timeout: .seconds(60), every: Self.poll) { Set(Self.delivered(cluster.sink, path: "/people").keys).isSuperset(of: acked) }
         let missing = acked.subtracting(Self.delivered(cluster.sink, path: "/people").keys)
         if !missing.isEmpty {
             let status = try await Self.get(cluster.nodes[0].port, "/api/destinations")
@@ -189,7 +178,7 @@ struct MultiNodeTests {
         // ... and the warehouse, in files named after the nodes that wrote them.
         let warehouse = cluster.directory.appendingPathComponent("warehouse").path
         var inWarehouse = Set<String>()
-        try await Self.eventually(timeout: .seconds(60)) {
+        try await waitUntil(timeout: .seconds(60), every: Self.poll) {
             let rows = try DuckDB.query(
                 "select distinct messageId from read_json_auto('\(warehouse)/website/tracks/dt=*/*.ndjson.gz', union_by_name=true)")
             inWarehouse = Set(rows.split(separator: "\n").map(String.init))

@@ -243,13 +243,9 @@ final class PostgresAppend {
             "SELECT user_id, traits FROM persons WHERE user_id = ANY(\(Array(userIds))::text[])", logger)
         {
             var (userId, stored) = try row.decode((String, ByteBuffer).self)
-            personTraits[userId] = Self.traits(stored.readBytes(length: stored.readableBytes) ?? [])
+            personTraits[userId] = Person.storedTraits(stored.readBytes(length: stored.readableBytes) ?? [])
         }
         for userId in userIds where personTraits[userId] == nil { personTraits[userId] = JSONObject() }  // new persons
-    }
-
-    static func traits(_ bytes: [UInt8]) -> JSONObject {
-        (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()  // traits are JSON we wrote
     }
 
     func isSuppressed(_ userId: String) async throws -> Bool {
@@ -372,7 +368,7 @@ final class PostgresAppend {
         guard var stored = try await connection.rows("SELECT traits FROM persons WHERE user_id = \(userId)", logger)
             .first?.decode(ByteBuffer.self)
         else { return JSONObject() }
-        return Self.traits(stored.readBytes(length: stored.readableBytes) ?? [])
+        return Person.storedTraits(stored.readBytes(length: stored.readableBytes) ?? [])
     }
 
     /// Attaches an anonymous id and its stored events to the person (written by the next `flush`), or

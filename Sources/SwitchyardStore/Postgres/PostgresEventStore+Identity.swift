@@ -59,13 +59,9 @@ extension PostgresEventStore {
             let anonymousIds = try await connection.rows(
                 "SELECT anonymous_id FROM identities WHERE user_id = \(kept) ORDER BY merged_at, anonymous_id", logger
             ).map { try $0.decode(String.self) }
-            let bytes = traitsBytes.readBytes(length: traitsBytes.readableBytes) ?? []
-            let traits = (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()  // traits are JSON we wrote
-            let lastSeen = last ?? firstSeen
-            return Person(
-                userId: kept, anonymousIds: anonymousIds, traits: traits,
-                firstSeen: Timestamp(milliseconds: min(firstSeen, earliest ?? firstSeen)),
-                lastSeen: Timestamp(milliseconds: max(lastSeen, firstSeen)))
+            return Person.stored(
+                userId: kept, anonymousIds: anonymousIds, traitsJSON: traitsBytes.readBytes(length: traitsBytes.readableBytes) ?? [],
+                firstSeen: firstSeen, earliestEvent: earliest, latestEvent: last)
         }
     }
 

@@ -44,18 +44,13 @@ extension SQLiteEventStore {
             let anonymousIds = try String.fetchAll(
                 db, sql: "SELECT anonymous_id FROM identities WHERE user_id = ? ORDER BY merged_at, anonymous_id", arguments: [kept])
             let traitsData: Data = row[0]
-            let traits = (try? JSONValue.parse([UInt8](traitsData)))?.objectValue ?? JSONObject()  // traits are JSON we wrote
-            let firstSeen: Int64 = row[1]
             let earliest = try Int64.fetchOne(
                 db, sql: "SELECT min(received_at) FROM events WHERE resolved_user_id = ?", arguments: [kept])
-            let lastSeen = try Int64.fetchOne(
-                db,
-                sql: "SELECT received_at FROM events WHERE resolved_user_id = ? ORDER BY seq DESC LIMIT 1",
-                arguments: [kept]) ?? firstSeen
-            return Person(
-                userId: kept, anonymousIds: anonymousIds, traits: traits,
-                firstSeen: Timestamp(milliseconds: min(firstSeen, earliest ?? firstSeen)),
-                lastSeen: Timestamp(milliseconds: max(lastSeen, firstSeen)))
+            let latest = try Int64.fetchOne(
+                db, sql: "SELECT received_at FROM events WHERE resolved_user_id = ? ORDER BY seq DESC LIMIT 1", arguments: [kept])
+            return Person.stored(
+                userId: kept, anonymousIds: anonymousIds, traitsJSON: [UInt8](traitsData), firstSeen: row[1],
+                earliestEvent: earliest, latestEvent: latest)
         }
     }
 
