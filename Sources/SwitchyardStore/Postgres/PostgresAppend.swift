@@ -66,17 +66,12 @@ final class PostgresAppend {
         }
         let candidates = firstIndex.values.sorted()
         let claimedRows = try await connection.rows(
-            """
-            INSERT INTO dedupe (source, message_id, received_at)
-            SELECT * FROM unnest(\(candidates.map { events[$0].source })::text[], \(candidates.map { events[$0].messageId })::text[],
-                \(candidates.map { events[$0].receivedAt.milliseconds })::int8[])
-            ON CONFLICT (source, message_id) DO UPDATE SET received_at = excluded.received_at
-            WHERE dedupe.received_at < excluded.received_at - \(dedupeWindow.milliseconds)
-            RETURNING source, message_id
-            """, logger)
+            PostgresStatements.ClaimDedupe(
+                sources: candidates.map { events[$0].source }, messageIds: candidates.map { events[$0].messageId },
+                receivedAt: candidates.map { events[$0].receivedAt.milliseconds }, windowMilliseconds: dedupeWindow.milliseconds),
+            logger)
         var claimed = Set<Int>()
-        for row in claimedRows {
-            let (source, messageId) = try row.decode((String, String).self)
+        for (source, messageId) in claimedRows {
             if let index = firstIndex[source + "\u{0}" + messageId] { claimed.insert(index) }
         }
         guard !claimed.isEmpty else { return events.map { _ in .duplicate } }
@@ -140,18 +135,8 @@ final class PostgresAppend {
     func insertPendingEvents() async throws {
         let rows = pendingEvents
         pendingEvents = []
-        try await connection.run(
-            """
-            INSERT INTO events (\(unescaped: PostgresSchema.eventColumns))
-            SELECT * FROM unnest(
-                \(rows.map(\.sequence))::int8[], \(rows.map(\.event.source))::text[], \(rows.map(\.event.messageId))::text[],
-                \(rows.map(\.event.type.rawValue))::text[], \(NullableArray(rows.map(\.event.userId)))::text[],
-                \(NullableArray(rows.map(\.event.anonymousId)))::text[], \(NullableArray(rows.map(\.event.eventName)))::text[],
-                \(NullableArray(rows.map(\.event.previousId)))::text[], \(NullableArray(rows.map(\.event.groupId)))::text[],
-                \(rows.map(\.event.timestamp.milliseconds))::int8[], \(rows.map(\.event.receivedAt.milliseconds))::int8[],
-                \(rows.map { ByteBuffer(bytes: $0.event.body) })::bytea[], \(NullableArray(rows.map(\.resolvedUserId)))::text[],
-                \(NullableArray([String?](repeating: nil, count: rows.count)))::text[])
-            """, logger)
+        _ = try await connection.rows(
+            PostgresStatements.InsertEvents(rows: rows.map { ($0.sequence, $0.event, $0.resolvedUserId) }), logger)
     }
 
     /// Writes the pending merges: identities, the anonymous events they resolve (stored before the event that

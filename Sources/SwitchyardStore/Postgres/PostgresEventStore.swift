@@ -91,10 +91,7 @@ public final class PostgresEventStore: EventStore {
 
     public func events(after sequence: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {
         try await connection("reading events") { connection, logger in
-            try await connection.rows(
-                "SELECT \(unescaped: PostgresSchema.eventColumns) FROM events WHERE seq > \(sequence) ORDER BY seq LIMIT \(limit)",
-                logger
-            ).map { try Self.storedEvent(PostgresRandomAccessRow($0)) }
+            try await connection.rows(PostgresStatements.EventsAfter(sequence: sequence, limit: Int64(limit)), logger)
         }
     }
 

@@ -1,0 +1,95 @@
+import NIOCore
+import PostgresNIO
+import SwitchyardCore
+
+/// The statements on the hot paths — every group commit, every delivery round — as named prepared
+/// statements: PostgresNIO prepares each once per connection and afterwards only binds and executes.
+enum PostgresStatements {
+    /// Claims the batch's dedupe keys; returns those that were new (or outside the window).
+    struct ClaimDedupe: PostgresPreparedStatement {
+        static let sql = """
+            INSERT INTO dedupe (source, message_id, received_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
+            ON CONFLICT (source, message_id) DO UPDATE SET received_at = excluded.received_at
+            WHERE dedupe.received_at < excluded.received_at - $4::int8
+            RETURNING source, message_id
+            """
+        typealias Row = (String, String)
+
+        var sources: [String]
+        var messageIds: [String]
+        var receivedAt: [Int64]
+        var windowMilliseconds: Int64
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(sources)
+            bindings.append(messageIds)
+            bindings.append(receivedAt)
+            bindings.append(windowMilliseconds)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    /// Inserts events with their sequences, in one statement.
+    struct InsertEvents: PostgresPreparedStatement {
+        static let sql = """
+            INSERT INTO events (\(PostgresSchema.eventColumns))
+            SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[], $10::int8[], $11::int8[], $12::bytea[], $13::text[], $14::text[])
+            """
+        typealias Row = ()
+
+        var rows: [(sequence: Int64, event: NewEvent, resolvedUserId: String?)]
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 14)
+            bindings.append(rows.map(\.sequence))
+            bindings.append(rows.map(\.event.source))
+            bindings.append(rows.map(\.event.messageId))
+            bindings.append(rows.map(\.event.type.rawValue))
+            bindings.append(NullableArray(rows.map(\.event.userId)))
+            bindings.append(NullableArray(rows.map(\.event.anonymousId)))
+            bindings.append(NullableArray(rows.map(\.event.eventName)))
+            bindings.append(NullableArray(rows.map(\.event.previousId)))
+            bindings.append(NullableArray(rows.map(\.event.groupId)))
+            bindings.append(rows.map(\.event.timestamp.milliseconds))
+            bindings.append(rows.map(\.event.receivedAt.milliseconds))
+            bindings.append(rows.map { ByteBuffer(bytes: $0.event.body) })
+            bindings.append(NullableArray(rows.map(\.resolvedUserId)))
+            bindings.append(NullableArray([String?](repeating: nil, count: rows.count)))  // merged_anonymous_id: by merges
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {}
+    }
+
+    /// The log after a position: what every delivery round reads.
+    struct EventsAfter: PostgresPreparedStatement {
+        static let sql = "SELECT \(PostgresSchema.eventColumns) FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        typealias Row = StoredEvent
+
+        var sequence: Int64
+        var limit: Int64
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(sequence)
+            bindings.append(limit)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresEventStore.storedEvent(PostgresRandomAccessRow(row)) }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a prepared statement and collects its rows.
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement, _ logger: Logger) async throws -> [Statement.Row] {
+        var rows: [Statement.Row] = []
+        for try await row in try await execute(statement, logger: logger) { rows.append(row) }
+        return rows
+    }
+}
