@@ -61,8 +61,9 @@ public final class PostgresTestCluster: Sendable {
         self.runAs = runAs
     }
 
-    /// Path of the data folder of the cluster stopped at exit (atexit takes no context).
-    nonisolated(unsafe) static var stopCommand: [String] = []
+    /// What stops the cluster and where it lives, for the exit handler (atexit takes no context). Set once,
+    /// by the shared cluster's start, before the handler is registered.
+    nonisolated(unsafe) static var stopAtExit: (command: [String], directory: URL)?
 
     static func start() throws -> PostgresTestCluster {
         guard let binaries = binaryDirectory else {
@@ -70,8 +71,10 @@ public final class PostgresTestCluster: Sendable {
                 description: "PostgreSQL is not installed: the tests need initdb and pg_ctl (apt-get install postgresql-15, or set SWITCHYARD_PG_BIN)")
         }
         let runAs: String? = getuid() == 0 ? "postgres" : nil
+        sweepAbandoned(binaries: binaries, runAs: runAs)
         let directory = URL(fileURLWithPath: "/tmp/switchyard-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try String(getpid()).write(to: directory.appendingPathComponent("owner.pid"), atomically: true, encoding: .utf8)
         if let runAs {
             try run("/bin/chown", [runAs, directory.path], as: nil)
         }
@@ -89,16 +92,32 @@ public final class PostgresTestCluster: Sendable {
             binaries.appendingPathComponent("pg_ctl").path,
             ["-D", data, "-o", options, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60", "start"],
             as: runAs)
-        stopCommand = (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? [])
-            + [binaries.appendingPathComponent("pg_ctl").path, "-D", data, "-m", "immediate", "-w", "stop"]
+        stopAtExit = (
+            (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? [])
+                + [binaries.appendingPathComponent("pg_ctl").path, "-D", data, "-m", "immediate", "-w", "stop"],
+            directory
+        )
         atexit {
-            let command = PostgresTestCluster.stopCommand
-            guard !command.isEmpty else { return }
+            guard let (command, directory) = PostgresTestCluster.stopAtExit else { return }
             try? PostgresTestCluster.run(command[0], Array(command.dropFirst()), as: nil)
-            let data = URL(fileURLWithPath: command[command.count - 5]).deletingLastPathComponent()
-            try? FileManager.default.removeItem(at: data)
+            try? FileManager.default.removeItem(at: directory)
         }
         return PostgresTestCluster(port: port, directory: directory, binaries: binaries, runAs: runAs)
+    }
+
+    /// Stops and deletes clusters whose test process died without its exit handler (a crash, `kill -9`).
+    static func sweepAbandoned(binaries: URL, runAs: String?) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for entry in entries where entry.hasPrefix("switchyard-pg-") {
+            let directory = URL(fileURLWithPath: "/tmp/\(entry)")
+            guard let text = try? String(contentsOf: directory.appendingPathComponent("owner.pid"), encoding: .utf8),
+                let owner = Int32(text), kill(owner, 0) != 0, errno == ESRCH
+            else { continue }  // its test process still runs (or it is not ours)
+            try? run(
+                binaries.appendingPathComponent("pg_ctl").path,
+                ["-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "stop"], as: runAs)
+            try? FileManager.default.removeItem(at: directory)
+        }
     }
 
     /// Creates an empty database and returns its `postgres://` URL.
