@@ -39,9 +39,7 @@ extension PostgresEventStore {
 
     public func settle(_ settlement: DeliverySettlement, for destination: String) async throws(StoreError) {
         try await transaction("recording delivery to \(destination)") { connection, logger in
-            try await Self.ensureState(connection, logger, destination)
-            let updated = try await connection.count(
-                """
+            let record: PostgresQuery = """
                 UPDATE destination_state SET
                     position = greatest(position, coalesce(\(settlement.position)::bigint, position)),
                     delivered_total = delivered_total + \(settlement.delivered),
@@ -49,7 +47,14 @@ extension PostgresEventStore {
                     dropped_total = dropped_total + \(settlement.dropped)
                 WHERE destination = \(destination)
                     AND (\(settlement.leaseHolder)::text IS NULL OR lease_owner = \(settlement.leaseHolder))
-                """, logger)
+                """
+            // Every delivery round settles: update first, and create the row only the first time (a worker's
+            // lease claim has created it already, so that is only ever a settlement without a lease).
+            var updated = try await connection.count(record, logger)
+            if updated == 0, settlement.leaseHolder == nil {
+                try await Self.ensureState(connection, logger, destination)
+                updated = try await connection.count(record, logger)
+            }
             if updated == 0, let holder = settlement.leaseHolder {
                 throw StoreError(.leaseLost, "node \(holder) no longer holds the delivery lease of \(destination)")
             }
