@@ -52,6 +52,8 @@ public struct CheckReport: Sendable, CustomStringConvertible {
             lines.append("  synchronous: \(storage.synchronous.rawValue)")
         case .postgres(let url):
             lines.append("  postgres: \(SecretMask.maskURL(url))")
+            lines.append("  lease_ttl: \(storage.leaseTTL.configText)")
+            lines.append("  connection_wait: \(storage.connectionWait.configText)")
         }
         lines.append("  max_backlog: \(storage.maxBacklog)")
         lines.append("retention:")

@@ -27,20 +27,26 @@ public struct StorageSettings: Sendable {
     /// `lease_ttl`: how long a node's claim on a destination's delivery lasts without a heartbeat; a dead
     /// node's destinations are taken over after one to two of these. Default `10s`, at least `1s`.
     public var leaseTTL: Duration
+    /// `connection_wait`: how long a request waits for a database connection (the server is down, or every
+    /// connection is busy) before it fails — ingest then answers `503`. PostgreSQL only. Default `10s`,
+    /// at least `100ms`.
+    public var connectionWait: Duration
 
-    static let keys: Set<String> = ["sqlite", "postgres", "max_backlog", "synchronous", "lease_ttl"]
+    static let keys: Set<String> = ["sqlite", "postgres", "max_backlog", "synchronous", "lease_ttl", "connection_wait"]
 
     /// Creates storage settings; every default is the one documented on its property.
     public init(
         backend: Backend = .sqlite(path: "data/switchyard.db"),
         maxBacklog: ByteSize = .gibibytes(20),
         synchronous: Synchronous = .full,
-        leaseTTL: Duration = .seconds(10)
+        leaseTTL: Duration = .seconds(10),
+        connectionWait: Duration = .seconds(10)
     ) {
         self.backend = backend
         self.maxBacklog = maxBacklog
         self.synchronous = synchronous
         self.leaseTTL = leaseTTL
+        self.connectionWait = connectionWait
     }
 
     init(_ mapping: ConfigMapping) throws {
@@ -63,11 +69,16 @@ public struct StorageSettings: Sendable {
         if leaseTTL < .seconds(1), let node = mapping["lease_ttl"] {
             throw node.error("must be at least 1s")
         }
+        let connectionWait = try mapping.duration("connection_wait", default: defaults.connectionWait)
+        if connectionWait < .milliseconds(100), let node = mapping["connection_wait"] {
+            throw node.error("must be at least 100ms")
+        }
         self.init(
             backend: backend,
             maxBacklog: maxBacklog,
             synchronous: try mapping.choice("synchronous", default: defaults.synchronous),
-            leaseTTL: leaseTTL
+            leaseTTL: leaseTTL,
+            connectionWait: connectionWait
         )
     }
 }

@@ -138,7 +138,9 @@ extension Gateway {
                     path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,
                     identity: config.identity.policy)
             case .postgres(let url):
-                return try await PostgresEventStore(url: url, identity: config.identity.policy, logger: logger)
+                return try await PostgresEventStore(
+                    url: url, identity: config.identity.policy, connectionWait: config.storage.connectionWait,
+                    logger: logger)
             }
         } catch {
             throw GatewayStartError("\(config.file): storage: \(error.message)")

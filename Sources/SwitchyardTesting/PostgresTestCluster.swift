@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -54,6 +55,10 @@ public final class PostgresTestCluster: Sendable {
         }
     }
 
+    /// A cluster of its own, for a test that stops and restarts the server (`stop()`, `restart()`); it is
+    /// stopped and deleted when the test process exits.
+    public static func dedicated() throws -> PostgresTestCluster { try start() }
+
     init(port: Int, directory: URL, binaries: URL, runAs: String?) {
         self.port = port
         self.directory = directory
@@ -61,9 +66,20 @@ public final class PostgresTestCluster: Sendable {
         self.runAs = runAs
     }
 
-    /// What stops the cluster and where it lives, for the exit handler (atexit takes no context). Set once,
-    /// by the shared cluster's start, before the handler is registered.
-    nonisolated(unsafe) static var stopAtExit: (command: [String], directory: URL)?
+    var dataDirectory: String { directory.appendingPathComponent("data").path }
+    var pgCtl: String { binaries.appendingPathComponent("pg_ctl").path }
+
+    /// The clusters this process started, by directory, each with the command that stops it: the exit handler
+    /// stops them all (atexit takes no context).
+    static let running = Mutex<[URL: [String]]>([:])
+    static let exitHandler: Void = {
+        atexit {
+            for (directory, command) in PostgresTestCluster.running.withLock({ $0 }) {
+                try? PostgresTestCluster.run(command[0], Array(command.dropFirst()), as: nil)
+                try? FileManager.default.removeItem(at: directory)
+            }
+        }
+    }()
 
     static func start() throws -> PostgresTestCluster {
         guard let binaries = binaryDirectory else {
@@ -78,31 +94,44 @@ public final class PostgresTestCluster: Sendable {
         if let runAs {
             try run("/bin/chown", [runAs, directory.path], as: nil)
         }
-        let data = directory.appendingPathComponent("data").path
+        let cluster = PostgresTestCluster(port: try freePort(), directory: directory, binaries: binaries, runAs: runAs)
         try run(
             binaries.appendingPathComponent("initdb").path,
-            ["-D", data, "-U", "switchyard", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"], as: runAs)
-        let port = try freePort()
+            ["-D", cluster.dataDirectory, "-U", "switchyard", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
+            as: runAs)
+        Self.exitHandler
+        running.withLock {
+            $0[directory] =
+                (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? [])
+                + [cluster.pgCtl, "-D", cluster.dataDirectory, "-m", "immediate", "-w", "stop"]
+        }
+        try cluster.restart()
+        return cluster
+    }
+
+    /// Starts the server (again, after `stop()`) on the same port and data.
+    public func restart() throws {
         // fsync off: these tests kill gateways, never the database server, and it keeps the suite fast.
         let options = [
             "-p \(port)", "-k \(directory.path)", "-c listen_addresses=127.0.0.1", "-c max_connections=400",
             "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c shared_buffers=64MB",
         ].joined(separator: " ")
-        try run(
-            binaries.appendingPathComponent("pg_ctl").path,
-            ["-D", data, "-o", options, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60", "start"],
+        try Self.run(
+            pgCtl,
+            ["-D", dataDirectory, "-o", options, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60", "start"],
             as: runAs)
-        stopAtExit = (
-            (runAs.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? [])
-                + [binaries.appendingPathComponent("pg_ctl").path, "-D", data, "-m", "immediate", "-w", "stop"],
-            directory
-        )
-        atexit {
-            guard let (command, directory) = PostgresTestCluster.stopAtExit else { return }
-            try? PostgresTestCluster.run(command[0], Array(command.dropFirst()), as: nil)
-            try? FileManager.default.removeItem(at: directory)
-        }
-        return PostgresTestCluster(port: port, directory: directory, binaries: binaries, runAs: runAs)
+    }
+
+    /// Stops the server and deletes the cluster (a dedicated one, when its test is done).
+    public func destroy() {
+        guard let command = Self.running.withLock({ $0.removeValue(forKey: directory) }) else { return }
+        try? Self.run(command[0], Array(command.dropFirst()), as: nil)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Stops the server as an outage would: clients are disconnected, new connections refused.
+    public func stop() throws {
+        try Self.run(pgCtl, ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: runAs)
     }
 
     /// Stops and deletes clusters whose test process died without its exit handler (a crash, `kill -9`).

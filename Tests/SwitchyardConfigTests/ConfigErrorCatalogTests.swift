@@ -125,6 +125,16 @@ import Testing
             expected: "test.yaml:6: storage.lease_ttl: must be at least 1s"
         ),
         Case(
+            name: "a connection wait too short for a connection to open",
+            yaml: """
+                \(minimalSources)
+                storage:
+                  postgres: postgres://switchyard@db:5432/events
+                  connection_wait: 10ms
+                """,
+            expected: "test.yaml:6: storage.connection_wait: must be at least 100ms"
+        ),
+        Case(
             name: "a database URL of another scheme",
             yaml: """
                 \(minimalSources)

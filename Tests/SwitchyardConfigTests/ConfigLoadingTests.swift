@@ -139,6 +139,8 @@ import Testing
             storage:
               postgres: postgres://switchyard:pw@db.internal:5432/switchyard
               max_backlog: 1.5GiB
+              lease_ttl: 4s
+              connection_wait: 2500ms
             """
         )
         #expect(config.server.listen == ListenAddress(host: "::1", port: 0))
@@ -154,6 +156,8 @@ import Testing
         #expect(config.server.shutdownGrace == .seconds(30))
         #expect(config.storage.backend == .postgres(url: "postgres://switchyard:pw@db.internal:5432/switchyard"))
         #expect(config.storage.maxBacklog.bytes == 1_610_612_736)
+        #expect(config.storage.leaseTTL == .seconds(4))
+        #expect(config.storage.connectionWait == .milliseconds(2500))
     }
 
     @Test func identitySettingsAreRead() throws {

@@ -32,12 +32,6 @@ struct DeliveryTests {
         #expect(response.status == 200)
     }
 
-    func messageIds(_ request: ScriptedHTTPServer.Recorded) -> [String] {
-        guard let json = try? JSONValue.parse(request.body) else { return [] }  // a non-JSON body has no ids
-        if let array = json.arrayValue { return array.compactMap { $0["messageId"]?.stringValue } }
-        return json["messageId"]?.stringValue.map { [$0] } ?? []
-    }
-
     @Test func retriesServerErrorsUntilDeliveredWithTheSameIdempotencyKey() async throws {
         let receiver = try await ScriptedHTTPServer.start(script: [.init(500), .init(500), .init(500)])
         defer { Task { await receiver.stop() } }
@@ -202,6 +196,13 @@ extension TestGateway {
 }
 
 /// Polls `condition` until it holds or the deadline passes; a deadline, not a sleep to let work finish.
+/// The message ids of the events a webhook request carried (one event or a batch).
+func messageIds(_ request: ScriptedHTTPServer.Recorded) -> [String] {
+    guard let json = try? JSONValue.parse(request.body) else { return [] }  // a non-JSON body has no ids
+    if let array = json.arrayValue { return array.compactMap { $0["messageId"]?.stringValue } }
+    return json["messageId"]?.stringValue.map { [$0] } ?? []
+}
+
 func waitUntil(
     timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(20),
     sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool

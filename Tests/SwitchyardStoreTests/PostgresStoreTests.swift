@@ -30,7 +30,9 @@ struct PostgresStoreTests {
         let started = ContinuousClock.now
         let error = await openError("postgres://switchyard@127.0.0.1:\(port)/events?sslmode=disable")
         #expect(error?.code == .unavailable)
-        #expect(error?.message.contains("127.0.0.1:\(port)/events") == true, "\(String(describing: error))")
+        #expect(
+            error?.message == "connecting and migrating the schema in PostgreSQL at 127.0.0.1:\(port)/events failed: Connection refused",
+            "\(String(describing: error))")
         #expect(ContinuousClock.now - started < .seconds(30))
     }
 

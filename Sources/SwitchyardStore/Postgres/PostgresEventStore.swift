@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import SwitchyardCore
@@ -19,17 +20,28 @@ public final class PostgresEventStore: EventStore {
     /// `host:port/database`, for messages (never the password).
     let target: String
     let logger: Logger
+    let location: PostgresLocation
+    let maxConnections: Int
+    /// How long an operation waits for a pooled connection before it fails with `unavailable`.
+    let connectionWait: Duration
     /// The last `diskUsage` reading: group commit asks after every commit, and `pg_database_size` walks the
     /// database's files, so it is measured at most once a second.
     let measuredSize = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
 
     /// Connects to `url` (`postgres://user:password@host:5432/database?sslmode=…`) and applies migrations.
     /// A database that cannot be reached fails here, at once, with what the server or the network said.
-    /// - Parameter maxConnections: the pool size of this node.
-    public init(url: String, identity: IdentityPolicy = IdentityPolicy(), maxConnections: Int = 8, logger: Logger)
-        async throws(StoreError)
-    {
+    /// - Parameters:
+    ///   - maxConnections: the pool size of this node.
+    ///   - connectionWait: how long an operation waits for a pooled connection (the server is down, or every
+    ///     connection is busy) before it fails with `unavailable` — which ingest answers with `503`.
+    public init(
+        url: String, identity: IdentityPolicy = IdentityPolicy(), maxConnections: Int = 8,
+        connectionWait: Duration = .seconds(10), logger: Logger
+    ) async throws(StoreError) {
         let location = try PostgresLocation(url: url)
+        self.location = location
+        self.maxConnections = maxConnections
+        self.connectionWait = connectionWait
         target = location.description
         var logger = logger
         logger[metadataKey: "switchyard.database"] = "\(target)"
@@ -123,7 +135,8 @@ public final class PostgresEventStore: EventStore {
     }
 
     public func checkReachable() async throws(StoreError) {
-        try await connection("checking the database") { connection, logger in
+        // Readiness probes give up after a few seconds; they must get an answer before that.
+        try await connection("checking the database", wait: .seconds(2)) { connection, logger in
             try await connection.run("SELECT 1", logger)
         }
     }
@@ -154,24 +167,77 @@ public final class PostgresEventStore: EventStore {
     // MARK: Running queries
 
     /// Runs `body` on a pooled connection; failures become a `StoreError` that names what was being done.
+    /// - Parameter wait: how long to wait for a connection (`connectionWait` unless given).
     func connection<T: Sendable>(
-        _ what: String, _ body: (PostgresConnection, Logger) async throws -> T
+        _ what: String, wait: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws(StoreError) -> T {
-        do {
-            return try await client.withConnection { connection in try await body(connection, logger) }
-        } catch {
-            throw Self.storeError(error, what, target)
+        let (client, logger) = (client, logger)
+        return try await leased(what, wait: wait ?? connectionWait) { leased in
+            try await client.withConnection { connection in
+                leased()
+                return try await body(connection, logger)
+            }
         }
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     func transaction<T: Sendable>(
-        _ what: String, _ body: (PostgresConnection, Logger) async throws -> T
+        _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws(StoreError) -> T {
+        let (client, logger) = (client, logger)
+        return try await leased(what, wait: connectionWait) { leased in
+            try await client.withTransaction(logger: logger) { connection in
+                leased()
+                return try await body(connection, logger)
+            }
+        }
+    }
+
+    /// Runs `operation`, failing it when it has not leased a connection within `wait`.
+    ///
+    /// The pool itself never gives up on a lease: while the server is down it keeps reconnecting until its
+    /// circuit breaker opens, about a minute later, and every ingest request would hang that long. Once
+    /// leased, an operation runs to its end: cutting a commit short would only turn a stored event into an
+    /// error the client retries.
+    func leased<T: Sendable>(
+        _ what: String, wait: Duration,
+        _ operation: @escaping @Sendable (_ leased: @escaping @Sendable () -> Void) async throws -> T
+    ) async throws(StoreError) -> T {
+        let lease = LeaseWatch()
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await operation { lease.leased.store(true, ordering: .relaxed) } }
+                group.addTask {
+                    try await Task.sleep(for: wait)
+                    if lease.leased.load(ordering: .relaxed) { return nil }
+                    throw LeaseWatch.TimedOut()
+                }
+                while let result = try await group.next() {
+                    if let value = result {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()  // unreachable: the operation's child returns a value or throws
+            }
+        } catch is LeaseWatch.TimedOut {
+            throw StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(await noConnectionReason(wait))")
         } catch {
             throw Self.storeError(error, what, target)
+        }
+    }
+
+    /// Why no connection came within `wait`: what a fresh connection attempt runs into (the pool keeps its
+    /// own errors in the log), or, when one succeeds, that every pooled connection is busy.
+    func noConnectionReason(_ wait: Duration) async -> String {
+        let waited = "no connection within \(wait.components.seconds) s"
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: try location.connectionConfiguration(), id: 0, logger: logger)
+            try? await connection.close()
+            return "\(waited): all \(maxConnections) connections of this node are busy"
+        } catch {
+            return "\(waited): \(Self.reason(error))"
         }
     }
 
@@ -181,13 +247,33 @@ public final class PostgresEventStore: EventStore {
             if let closure = transaction.closureError { return storeError(closure, what, target) }
             if let commit = transaction.commitError { return storeError(commit, what, target) }
         }
-        if let error = error as? PSQLError {
-            // PSQLError's description hides the server's message unless asked for.
-            let detail = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
-            return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(detail)")
-        }
-        return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(error)")
+        return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(reason(error))")
     }
+
+    /// What went wrong in a few words: the server's message, or the network's ("Connection refused")
+    /// rather than the driver's nested error values.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as PSQLError:
+            // PSQLError's description hides the server's message unless asked for.
+            if let message = error.serverInfo?[.message] { return message }
+            return error.underlying.map(reason) ?? "\(error.code)"
+        case let error as NIOConnectionError:
+            if let failure = error.connectionErrors.first { return reason(failure.error) }
+            if let lookup = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve \(error.host): \(lookup)" }
+            return "cannot connect to \(error.host):\(error.port)"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        default:
+            return "\(error)"
+        }
+    }
+}
+
+/// Whether an operation has leased its connection yet (`PostgresEventStore.leased`).
+final class LeaseWatch: Sendable {
+    let leased = Atomic<Bool>(false)
+    struct TimedOut: Error {}
 }
 
 extension PostgresConnection {
