@@ -55,15 +55,23 @@ public final class PostgresTestCluster: Sendable {
         }
     }
 
-    /// A cluster of its own, for a test that stops and restarts the server (`stop()`, `restart()`); it is
-    /// stopped and deleted when the test process exits.
-    public static func dedicated() throws -> PostgresTestCluster { try start() }
+    /// A cluster of its own, for a test that stops and restarts the server (`stop()`, `restart()`) or
+    /// needs TLS; it is stopped and deleted by `destroy()` or when the test process exits.
+    /// - Parameter tls: serve TLS only, with a certificate for `localhost` (not for `127.0.0.1`) signed by a
+    ///   throwaway certificate authority (`certificateAuthority`); connections without TLS are refused.
+    public static func dedicated(tls: Bool = false) throws -> PostgresTestCluster { try start(tls: tls) }
 
-    init(port: Int, directory: URL, binaries: URL, runAs: String?) {
+    /// The PEM file of the authority that signed the server's certificate (a `tls` cluster).
+    public var certificateAuthority: URL { directory.appendingPathComponent("ca.crt") }
+
+    let tls: Bool
+
+    init(port: Int, directory: URL, binaries: URL, runAs: String?, tls: Bool = false) {
         self.port = port
         self.directory = directory
         self.binaries = binaries
         self.runAs = runAs
+        self.tls = tls
     }
 
     var dataDirectory: String { directory.appendingPathComponent("data").path }
@@ -81,7 +89,7 @@ public final class PostgresTestCluster: Sendable {
         }
     }()
 
-    static func start() throws -> PostgresTestCluster {
+    static func start(tls: Bool = false) throws -> PostgresTestCluster {
         guard let binaries = binaryDirectory else {
             throw Unavailable(
                 description: "PostgreSQL is not installed: the tests need initdb and pg_ctl (apt-get install postgresql-15, or set SWITCHYARD_PG_BIN)")
@@ -94,11 +102,13 @@ public final class PostgresTestCluster: Sendable {
         if let runAs {
             try run("/bin/chown", [runAs, directory.path], as: nil)
         }
-        let cluster = PostgresTestCluster(port: try freePort(), directory: directory, binaries: binaries, runAs: runAs)
+        let cluster = PostgresTestCluster(
+            port: try freePort(), directory: directory, binaries: binaries, runAs: runAs, tls: tls)
         try run(
             binaries.appendingPathComponent("initdb").path,
             ["-D", cluster.dataDirectory, "-U", "switchyard", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
             as: runAs)
+        if tls { try cluster.makeCertificates() }
         Self.exitHandler
         running.withLock {
             $0[directory] =
@@ -112,10 +122,13 @@ public final class PostgresTestCluster: Sendable {
     /// Starts the server (again, after `stop()`) on the same port and data.
     public func restart() throws {
         // fsync off: these tests kill gateways, never the database server, and it keeps the suite fast.
-        let options = [
+        let options = ([
             "-p \(port)", "-k \(directory.path)", "-c listen_addresses=127.0.0.1", "-c max_connections=400",
             "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c shared_buffers=64MB",
-        ].joined(separator: " ")
+        ] + (tls ? [
+            "-c ssl=on", "-c ssl_cert_file=\(file("server.crt"))", "-c ssl_key_file=\(file("server.key"))",
+            "-c hba_file=\(file("pg_hba.conf"))",
+        ] : [])).joined(separator: " ")
         try Self.run(
             pgCtl,
             ["-D", dataDirectory, "-o", options, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60", "start"],
@@ -127,6 +140,33 @@ public final class PostgresTestCluster: Sendable {
         guard let command = Self.running.withLock({ $0.removeValue(forKey: directory) }) else { return }
         try? Self.run(command[0], Array(command.dropFirst()), as: nil)
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    func file(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// A certificate authority and a server certificate it signed (for `localhost` only), and
+    /// access rules that accept TCP connections with TLS only.
+    func makeCertificates() throws {
+        let openssl = "/usr/bin/openssl"
+        let key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        try Self.run(
+            openssl, ["req", "-x509"] + key + ["-days", "2", "-subj", "/CN=Switchyard test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", file("ca.key"), "-out", file("ca.crt")], as: nil)
+        try Self.run(
+            openssl, ["req"] + key + ["-subj", "/CN=localhost", "-keyout", file("server.key"), "-out", file("server.csr")],
+            as: nil)
+        try "subjectAltName=DNS:localhost\n".write(toFile: file("server.ext"), atomically: true, encoding: .utf8)
+        try Self.run(
+            openssl, ["x509", "-req", "-in", file("server.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", file("server.ext"), "-out", file("server.crt")], as: nil)
+        try "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n"
+            .write(toFile: file("pg_hba.conf"), atomically: true, encoding: .utf8)
+        if let runAs {
+            for name in ["server.key", "server.crt", "pg_hba.conf"] { try Self.run("/bin/chown", [runAs, file(name)], as: nil) }
+        }
+        // The server refuses a key others may read.
+        try Self.run("/bin/chmod", ["600", file("server.key")], as: nil)
     }
 
     /// Stops the server as an outage would: clients are disconnected, new connections refused.

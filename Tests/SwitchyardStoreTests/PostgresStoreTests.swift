@@ -62,4 +62,44 @@ struct PostgresStoreTests {
         #expect(try await reopened.events(after: 0, limit: 10).map(\.event.messageId) == ["kept"])
         try await reopened.close()
     }
+
+    /// A server that accepts TLS connections only, with a certificate from a private authority.
+    @Test func sslModesAgainstAServerThatRequiresTLS() async throws {
+        let cluster = try PostgresTestCluster.dedicated(tls: true)
+        defer { cluster.destroy() }
+        let url = try cluster.createDatabase()
+        let authority = cluster.certificateAuthority.path
+
+        // Encrypted without checking the certificate (libpq's `require`), and `prefer` takes TLS when offered.
+        for mode in ["require", "prefer"] {
+            let store = try await PostgresEventStore(url: url + "?sslmode=\(mode)", logger: Self.logger)
+            _ = try await store.append([StoreContractTests.event("over-\(mode)")], dedupeWindow: .seconds(60))
+            try await store.close()
+        }
+        // Checked against the private authority, for the host name in the certificate.
+        let checked = url.replacingOccurrences(of: "@127.0.0.1:", with: "@localhost:")
+        let store = try await PostgresEventStore(url: checked + "?sslmode=verify-full&sslrootcert=\(authority)", logger: Self.logger)
+        #expect(try await store.events(after: 0, limit: 10).map(\.event.messageId) == ["over-require", "over-prefer"])
+        try await store.close()
+
+        // Without TLS the server's rules refuse the connection, and the message says so.
+        let plain = await openError(url + "?sslmode=disable")
+        #expect(plain?.message.contains("no encryption") == true, "\(String(describing: plain))")
+        // The system's authorities do not know this certificate.
+        let untrusted = await openError(url + "?sslmode=verify-full")
+        #expect(untrusted?.code == .unavailable)
+        #expect(
+            untrusted?.message.hasSuffix(
+                "failed: the server's TLS certificate is not signed by an authority this node trusts (sslmode=verify-full: name the authority's PEM file with sslrootcert=PATH)"
+            ) == true, "\(String(describing: untrusted))")
+        // An address the certificate does not name (it names localhost only).
+        let otherName = await openError(url + "?sslmode=verify-full&sslrootcert=\(authority)")
+        #expect(
+            otherName?.message.hasSuffix(
+                "failed: the server's TLS certificate is not for the host in the URL (sslmode=verify-full checks the name)"
+            ) == true, "\(String(describing: otherName))")
+        // A trust file that is not there is named before connecting.
+        let missing = await openError(url + "?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
+        #expect(missing?.message == "storage.postgres: sslrootcert=/nonexistent/ca.pem is not a file this process can read")
+    }
 }

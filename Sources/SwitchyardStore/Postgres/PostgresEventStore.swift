@@ -264,6 +264,14 @@ public final class PostgresEventStore: EventStore {
             return "cannot connect to \(error.host):\(error.port)"
         case let error as IOError:
             return String(cString: strerror(error.errnoCode))
+        case let error as NIOSSLError:
+            if case .handshakeFailed(let failure) = error, "\(failure)".contains("CERTIFICATE_VERIFY_FAILED") {
+                return "the server's TLS certificate is not signed by an authority this node trusts"
+                    + " (sslmode=verify-full: name the authority's PEM file with sslrootcert=PATH)"
+            }
+            return "TLS failed: \(error)"
+        case let error as NIOSSLExtraError where error == .failedToValidateHostname:
+            return "the server's TLS certificate is not for the host in the URL (sslmode=verify-full checks the name)"
         default:
             return "\(error)"
         }

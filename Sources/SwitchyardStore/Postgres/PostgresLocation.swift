@@ -5,7 +5,9 @@ import PostgresNIO
 /// Where the database is, read from a libpq-style URL: `postgres://user:password@host:port/database?sslmode=…`.
 ///
 /// `sslmode`: `disable`, `prefer` (the default, as libpq: TLS when the server offers it), `require`
-/// (TLS, certificate not checked, as libpq) or `verify-full` / `verify-ca` (TLS with the certificate checked).
+/// (TLS, certificate not checked, as libpq) or `verify-full` / `verify-ca` (TLS with the certificate and the
+/// host name checked, both). `sslrootcert=PATH` names the PEM file of the authorities to trust instead of
+/// the system's (a private CA, a cloud provider's bundle).
 struct PostgresLocation: CustomStringConvertible {
     enum TLSMode: String {
         case disable, prefer, require
@@ -18,6 +20,8 @@ struct PostgresLocation: CustomStringConvertible {
     var password: String?
     var database: String?
     var tls: TLSMode
+    /// `sslrootcert`: the authorities `verify-full` trusts; nil for the system's.
+    var rootCertificates: String?
 
     init(url: String) throws(StoreError) {
         guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty,
@@ -31,13 +35,20 @@ struct PostgresLocation: CustomStringConvertible {
         password = components.password
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         database = path.isEmpty ? nil : path
-        switch components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
+        let query = components.queryItems ?? []
+        switch query.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
         case "disable": tls = .disable
         case "allow", "prefer": tls = .prefer
         case "require": tls = .require
         case "verify-ca", "verify-full": tls = .verifyFull
         case let mode:
             throw StoreError(.unavailable, "storage.postgres: sslmode=\(mode) is not one of disable, prefer, require, verify-full")
+        }
+        if let path = query.first(where: { $0.name == "sslrootcert" })?.value, path != "system" {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw StoreError(.unavailable, "storage.postgres: sslrootcert=\(path) is not a file this process can read")
+            }
+            rootCertificates = path
         }
     }
 
@@ -47,6 +58,7 @@ struct PostgresLocation: CustomStringConvertible {
     var tlsConfiguration: TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         if tls != .verifyFull { configuration.certificateVerification = .none }
+        if let rootCertificates { configuration.trustRoots = .file(rootCertificates) }
         return configuration
     }
 
