@@ -219,6 +219,12 @@ public final class PostgresTestCluster: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process may leak into the server `pg_ctl start` leaves running: a pipe end
+        // or socket it kept open would never see its EOF, and the test waiting for that (a child gateway's
+        // output, a closed connection) would wait as long as the server runs.
+        guard let closeFrom = Self.addCloseFrom, closeFrom(&actions, 3) == 0 else {
+            throw Unavailable(description: "posix_spawn_file_actions_addclosefrom_np is missing (glibc 2.34 or later needed)")
+        }
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid = pid_t()
@@ -234,6 +240,15 @@ public final class PostgresTestCluster: Sendable {
             throw Unavailable(description: "\(argv.joined(separator: " ")) failed (status \(status)): \(text)")
         }
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not export.
+    static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+            return nil
+        }
+        return unsafeBitCast(
+            symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// A loopback port nobody listens on now.
     public static func freePort() throws -> Int {

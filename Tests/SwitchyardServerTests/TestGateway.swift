@@ -68,7 +68,8 @@ struct TestGateway {
         let config = try SwitchyardConfig.parse(
             yaml: makeYAML(directory), file: "test.yaml", environment: [:], destinationTypes: DestinationRegistry.catalog)
         var logger = Logger(label: "switchyard-test")
-        logger.logLevel = .warning
+        // SWITCHYARD_TEST_LOG_LEVEL=debug shows what the gateways of a failing test did.
+        logger.logLevel = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let gateway = try await Gateway.build(config: config, clock: clock, logger: logger) { port in
             portContinuation.yield(port)

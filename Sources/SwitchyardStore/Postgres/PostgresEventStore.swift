@@ -174,7 +174,7 @@ public final class PostgresEventStore: EventStore {
         let (client, logger) = (client, logger)
         return try await leased(what, wait: wait ?? connectionWait) { leased in
             try await client.withConnection { connection in
-                leased()
+                try leased(connection)
                 return try await body(connection, logger)
             }
         }
@@ -187,42 +187,68 @@ public final class PostgresEventStore: EventStore {
         let (client, logger) = (client, logger)
         return try await leased(what, wait: connectionWait) { leased in
             try await client.withTransaction(logger: logger) { connection in
-                leased()
+                try leased(connection)
                 return try await body(connection, logger)
             }
         }
     }
 
-    /// Runs `operation`, failing it when it has not leased a connection within `wait`.
+    /// Runs `operation`, failing it when it has not leased a connection within `wait`, or when the connection
+    /// it leased closes under it.
     ///
     /// The pool itself never gives up on a lease: while the server is down it keeps reconnecting until its
     /// circuit breaker opens, about a minute later, and every ingest request would hang that long. Once
-    /// leased, an operation runs to its end: cutting a commit short would only turn a stored event into an
-    /// error the client retries.
+    /// leased, an operation runs to its end however long it takes (cutting a commit short would only turn a
+    /// stored event into an error the client retries) unless its connection closes: a query sent while the
+    /// server shuts down can be left waiting by the driver forever (seen in `DatabaseOutageTests`). An
+    /// abandoned operation is cancelled but not waited for.
     func leased<T: Sendable>(
         _ what: String, wait: Duration,
-        _ operation: @escaping @Sendable (_ leased: @escaping @Sendable () -> Void) async throws -> T
+        _ operation: @escaping @Sendable (_ leased: @escaping @Sendable (PostgresConnection) throws -> Void) async throws -> T
     ) async throws(StoreError) -> T {
-        let lease = LeaseWatch()
-        do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await operation { lease.leased.store(true, ordering: .relaxed) } }
-                group.addTask {
-                    try await Task.sleep(for: wait)
-                    if lease.leased.load(ordering: .relaxed) { return nil }
-                    throw LeaseWatch.TimedOut()
-                }
-                while let result = try await group.next() {
-                    if let value = result {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw CancellationError()  // unreachable: the operation's child returns a value or throws
+        let race = LeaseRace<T>()
+        let work = Task {
+            do {
+                race.settle(.success(try await operation { connection in try race.markLeased(connection) }))
+            } catch {
+                race.settle(.failure(error))
             }
-        } catch is LeaseWatch.TimedOut {
-            throw StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(await noConnectionReason(wait))")
-        } catch {
+        }
+        let logger = logger
+        let timer = Task {
+            let started = ContinuousClock.now
+            var reported = started
+            while true {
+                guard (try? await Task.sleep(for: .milliseconds(500))) != nil else { return }  // the operation ended
+                let now = ContinuousClock.now
+                switch race.check(waitedOut: now - started >= wait) {
+                case .ended: return
+                case .abandoned:
+                    work.cancel()
+                    return
+                case .running:
+                    // Leased and still running: say so now and then (a lock wait, a huge batch).
+                    guard now - reported >= .seconds(10) else { continue }
+                    reported = now
+                    logger.warning(
+                        "a PostgreSQL operation is taking long",
+                        metadata: ["switchyard.operation": "\(what)", "switchyard.seconds": "\((now - started).components.seconds)"])
+                }
+            }
+        }
+        let outcome = await withTaskCancellationHandler { await race.outcome() } onCancel: { work.cancel() }
+        timer.cancel()
+        switch outcome {
+        case .success(let value):
+            return value
+        case .failure(let error as LeaseRace<T>.Abandoned):
+            switch error {
+            case .noConnection:
+                throw StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(await noConnectionReason(wait))")
+            case .connectionLost:
+                throw StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: the connection was lost")
+            }
+        case .failure(let error):
             throw Self.storeError(error, what, target)
         }
     }
@@ -246,6 +272,8 @@ public final class PostgresEventStore: EventStore {
         if let transaction = error as? PostgresTransactionError {
             if let closure = transaction.closureError { return storeError(closure, what, target) }
             if let commit = transaction.commitError { return storeError(commit, what, target) }
+            if let begin = transaction.beginError { return storeError(begin, what, target) }
+            if let rollback = transaction.rollbackError { return storeError(rollback, what, target) }
         }
         return StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(reason(error))")
     }
@@ -278,10 +306,83 @@ public final class PostgresEventStore: EventStore {
     }
 }
 
-/// Whether an operation has leased its connection yet (`PostgresEventStore.leased`).
-final class LeaseWatch: Sendable {
-    let leased = Atomic<Bool>(false)
-    struct TimedOut: Error {}
+/// An operation racing the wait for its connection (`PostgresEventStore.leased`): the first outcome
+/// counts — the operation's, or its abandonment while it still waits for a connection or after the
+/// connection it holds has closed. (The driver can leave a query sent as the server shuts down waiting
+/// forever; the caller — a delivery worker, the group commit — must get its answer.)
+final class LeaseRace<T: Sendable>: Sendable {
+    enum Abandoned: Error {
+        case noConnection
+        case connectionLost
+    }
+
+    enum Check {
+        case running
+        case ended
+        /// Settled as `Abandoned`: cancel the operation.
+        case abandoned
+    }
+
+    private struct State {
+        var connection: PostgresConnection?
+        var outcome: Result<T, any Error>?
+        var waiter: CheckedContinuation<Result<T, any Error>, Never>?
+    }
+    private let state = Mutex(State())
+
+    /// Notes the operation's connection; throws when the caller was already told it timed out, so nothing
+    /// is done (committed) behind that answer.
+    func markLeased(_ connection: PostgresConnection) throws {
+        let abandoned = state.withLock { state in
+            state.connection = connection
+            return state.outcome != nil
+        }
+        if abandoned { throw CancellationError() }
+    }
+
+    func settle(_ outcome: Result<T, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Result<T, any Error>, Never>? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+
+    /// Abandons the operation when it has waited out its wait without a connection, or when the connection
+    /// it holds has closed under it.
+    func check(waitedOut: Bool) -> Check {
+        let (result, waiter, outcome) = state.withLock {
+            state -> (Check, CheckedContinuation<Result<T, any Error>, Never>?, Result<T, any Error>?) in
+            guard state.outcome == nil else { return (.ended, nil, nil) }
+            let reason: Abandoned
+            if let connection = state.connection {
+                guard connection.isClosed else { return (.running, nil, nil) }
+                reason = .connectionLost
+            } else {
+                guard waitedOut else { return (.running, nil, nil) }
+                reason = .noConnection
+            }
+            let outcome = Result<T, any Error>.failure(reason)
+            state.outcome = outcome
+            defer { state.waiter = nil }
+            return (.abandoned, state.waiter, outcome)
+        }
+        if let waiter, let outcome { waiter.resume(returning: outcome) }
+        return result
+    }
+
+    func outcome() async -> Result<T, any Error> {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Result<T, any Error>? in
+                if let outcome = state.outcome { return outcome }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
 }
 
 extension PostgresConnection {
