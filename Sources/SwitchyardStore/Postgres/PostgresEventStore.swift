@@ -206,7 +206,7 @@ public final class PostgresEventStore: EventStore {
         _ what: String, wait: Duration,
         _ operation: @escaping @Sendable (_ leased: @escaping @Sendable (PostgresConnection) throws -> Void) async throws -> T
     ) async throws(StoreError) -> T {
-        let race = LeaseRace<T>()
+        let race = ConnectionRace<T>()
         let work = Task {
             do {
                 race.settle(.success(try await operation { connection in try race.markLeased(connection) }))
@@ -241,7 +241,7 @@ public final class PostgresEventStore: EventStore {
         switch outcome {
         case .success(let value):
             return value
-        case .failure(let error as LeaseRace<T>.Abandoned):
+        case .failure(let error as ConnectionRace<T>.Abandoned):
             switch error {
             case .noConnection:
                 throw StoreError(.unavailable, "\(what) in PostgreSQL at \(target) failed: \(await noConnectionReason(wait))")
@@ -302,85 +302,6 @@ public final class PostgresEventStore: EventStore {
             return "the server's TLS certificate is not for the host in the URL (sslmode=verify-full checks the name)"
         default:
             return "\(error)"
-        }
-    }
-}
-
-/// An operation racing the wait for its connection (`PostgresEventStore.leased`): the first outcome
-/// counts — the operation's, or its abandonment while it still waits for a connection or after the
-/// connection it holds has closed. (The driver can leave a query sent as the server shuts down waiting
-/// forever; the caller — a delivery worker, the group commit — must get its answer.)
-final class LeaseRace<T: Sendable>: Sendable {
-    enum Abandoned: Error {
-        case noConnection
-        case connectionLost
-    }
-
-    enum Check {
-        case running
-        case ended
-        /// Settled as `Abandoned`: cancel the operation.
-        case abandoned
-    }
-
-    private struct State {
-        var connection: PostgresConnection?
-        var outcome: Result<T, any Error>?
-        var waiter: CheckedContinuation<Result<T, any Error>, Never>?
-    }
-    private let state = Mutex(State())
-
-    /// Notes the operation's connection; throws when the caller was already told it timed out, so nothing
-    /// is done (committed) behind that answer.
-    func markLeased(_ connection: PostgresConnection) throws {
-        let abandoned = state.withLock { state in
-            state.connection = connection
-            return state.outcome != nil
-        }
-        if abandoned { throw CancellationError() }
-    }
-
-    func settle(_ outcome: Result<T, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Result<T, any Error>, Never>? in
-            guard state.outcome == nil else { return nil }
-            state.outcome = outcome
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: outcome)
-    }
-
-    /// Abandons the operation when it has waited out its wait without a connection, or when the connection
-    /// it holds has closed under it.
-    func check(waitedOut: Bool) -> Check {
-        let (result, waiter, outcome) = state.withLock {
-            state -> (Check, CheckedContinuation<Result<T, any Error>, Never>?, Result<T, any Error>?) in
-            guard state.outcome == nil else { return (.ended, nil, nil) }
-            let reason: Abandoned
-            if let connection = state.connection {
-                guard connection.isClosed else { return (.running, nil, nil) }
-                reason = .connectionLost
-            } else {
-                guard waitedOut else { return (.running, nil, nil) }
-                reason = .noConnection
-            }
-            let outcome = Result<T, any Error>.failure(reason)
-            state.outcome = outcome
-            defer { state.waiter = nil }
-            return (.abandoned, state.waiter, outcome)
-        }
-        if let waiter, let outcome { waiter.resume(returning: outcome) }
-        return result
-    }
-
-    func outcome() async -> Result<T, any Error> {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Result<T, any Error>? in
-                if let outcome = state.outcome { return outcome }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
         }
     }
 }
