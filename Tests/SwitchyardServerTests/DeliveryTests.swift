@@ -101,8 +101,8 @@ struct DeliveryTests {
         let hanging = try await ScriptedHTTPServer.start(then: .hangs)
         let healthy = try await ScriptedHTTPServer.start()
         defer { Task { await hanging.stop(); await healthy.stop() } }
-        let destinations = Self.webhook("stuck", hanging.url).replacingOccurrences(of: "timeout: 2s", with: "timeout: 300ms")
-            + "\n" + Self.webhook("fine", healthy.url, batch: 10)
+        // Each attempt at the stuck one takes its 2 s timeout: ingest waiting on it would take that long.
+        let destinations = Self.webhook("stuck", hanging.url) + "\n" + Self.webhook("fine", healthy.url, batch: 10)
         try await TestGateway.with(yaml: { Self.yaml($0, destinations: destinations) }) { (gateway) async throws in
             var latencies: [Duration] = []
             for index in 0..<40 {
@@ -116,8 +116,9 @@ struct DeliveryTests {
             #expect(stuck.count >= 3)
             #expect(stuck.allSatisfy { messageIds($0) == ["m-0"] })
             try await waitUntil { (try await gateway.status("stuck")?["failed"]?.doubleValue ?? 0) >= 2 }
+            // Far below the stuck destination's 2 s timeout, with room for a loaded CI machine.
             let median = latencies.sorted()[latencies.count / 2]
-            #expect(median < .milliseconds(250), "ingest median \(median) while a destination hangs")
+            #expect(median < .seconds(1), "ingest median \(median) while a destination hangs")
         }
     }
 
