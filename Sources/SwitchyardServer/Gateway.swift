@@ -77,7 +77,7 @@ public struct Gateway: Sendable {
             parser: parser, sources: sources, committer: committer, clock: clock, shutdownGate: gate,
             metrics: GatewayMetrics(factory: factory)
         ).addRoutes(to: router)
-        OperationsController(store: store, registry: registry).addRoutes(to: router)
+        OperationsController(store: store, registry: registry, adminToken: config.server.adminToken).addRoutes(to: router)
         try AnalyticsScriptController().addRoutes(to: router)
         let admin = router.group("api").add(middleware: AdminAuthMiddleware(token: config.server.adminToken))
         AdminDestinationsController(delivery: delivery).addRoutes(to: admin)

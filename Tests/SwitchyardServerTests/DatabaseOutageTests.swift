@@ -9,6 +9,8 @@ import Testing
 /// is lost, and the gateway recovers by itself when the database is back.
 @Suite("PostgreSQL outage", .enabled(if: PostgresTestCluster.available))
 struct DatabaseOutageTests {
+    static let adminToken = "outage-admin-token-4711"
+
     @Test func ingestAnswers503WhileTheDatabaseIsDownAndRecoversAfter() async throws {
         let cluster = try PostgresTestCluster.dedicated()  // of its own: this test stops the server
         defer { cluster.destroy() }
@@ -19,6 +21,7 @@ struct DatabaseOutageTests {
             """
             server:
               listen: 127.0.0.1:0
+              admin_token: \(Self.adminToken)
             storage:
               postgres: \(url)
               connection_wait: 1s
@@ -52,7 +55,13 @@ struct DatabaseOutageTests {
             #expect(refused.headers.first(name: "Retry-After") == "5")
             // Clients learn nothing of the database (the log has the details); operators see it on /readyz.
             #expect(refused.json?["message"] == "the events could not be stored; nothing was kept, retry later")
-            let readiness = try await gateway.send("/readyz", method: .GET)
+            // The reason names the database: only admin callers read it.
+            let probe = try await gateway.send("/readyz", method: .GET, auth: nil)
+            #expect(probe.status == 503)
+            #expect(probe.errorCode == "storage_unavailable")
+            #expect(probe.json?["message"] == "the store is not reachable; the reason is in the log, and on /readyz for admin callers")
+            let readiness = try await gateway.send(
+                "/readyz", method: .GET, headers: [("Authorization", "Bearer \(Self.adminToken)")], auth: nil)
             #expect(readiness.status == 503)
             let reason = readiness.json?["message"]?.stringValue ?? ""
             #expect(

@@ -45,11 +45,7 @@ struct AdminAuthMiddleware<Context: RemoteAddressRequestContext>: RouterMiddlewa
 
     private func isAuthorized(_ request: Request, token: String) -> Bool {
         let expected = Array(token.utf8)
-        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-            AdminAccess.constantTimeEqual(Array(header.dropFirst(7).utf8), expected)
-        {
-            return true
-        }
+        if AdminAccess.hasBearer(request, token: token) { return true }
         guard let browser else { return false }
         if let given = request.uri.queryParameters.get("token"),
             AdminAccess.constantTimeEqual(Array(given.utf8), expected)
@@ -63,6 +59,18 @@ struct AdminAuthMiddleware<Context: RemoteAddressRequestContext>: RouterMiddlewa
 
 /// The checks behind admin access, shared by the middleware and the UI's CSRF check.
 enum AdminAccess {
+    /// Whether the request may see what only the admin API shows: the bearer token when one is set,
+    /// else a loopback client (the admin API's own rule, without the UI's cookie).
+    static func isAdmin(_ request: Request, remoteAddress: SocketAddress?, token: String?) -> Bool {
+        guard let token else { return isLoopback(remoteAddress) }
+        return hasBearer(request, token: token)
+    }
+
+    static func hasBearer(_ request: Request, token: String) -> Bool {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else { return false }
+        return constantTimeEqual(Array(header.dropFirst(7).utf8), Array(token.utf8))
+    }
+
     static func isLoopback(_ address: SocketAddress?) -> Bool {
         guard let ip = address?.ipAddress else { return false }
         return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
