@@ -54,6 +54,7 @@ public struct CheckReport: Sendable, CustomStringConvertible {
             lines.append("  postgres: \(SecretMask.maskURL(url))")
             lines.append("  lease_ttl: \(storage.leaseTTL.configText)")
             lines.append("  connection_wait: \(storage.connectionWait.configText)")
+            lines.append("  max_connections: \(storage.maxConnections)")
         }
         lines.append("  max_backlog: \(storage.maxBacklog)")
         lines.append("retention:")

@@ -31,8 +31,13 @@ public struct StorageSettings: Sendable {
     /// connection is busy) before it fails — ingest then answers `503`. PostgreSQL only. Default `10s`,
     /// at least `100ms`.
     public var connectionWait: Duration
+    /// `max_connections`: the most connections this node opens to PostgreSQL (its pool). Nodes × this must
+    /// stay under the server's `max_connections`. PostgreSQL only. Default `8`, 1 to 1000.
+    public var maxConnections: Int
 
-    static let keys: Set<String> = ["sqlite", "postgres", "max_backlog", "synchronous", "lease_ttl", "connection_wait"]
+    static let keys: Set<String> = [
+        "sqlite", "postgres", "max_backlog", "synchronous", "lease_ttl", "connection_wait", "max_connections",
+    ]
 
     /// Creates storage settings; every default is the one documented on its property.
     public init(
@@ -40,13 +45,15 @@ public struct StorageSettings: Sendable {
         maxBacklog: ByteSize = .gibibytes(20),
         synchronous: Synchronous = .full,
         leaseTTL: Duration = .seconds(10),
-        connectionWait: Duration = .seconds(10)
+        connectionWait: Duration = .seconds(10),
+        maxConnections: Int = 8
     ) {
         self.backend = backend
         self.maxBacklog = maxBacklog
         self.synchronous = synchronous
         self.leaseTTL = leaseTTL
         self.connectionWait = connectionWait
+        self.maxConnections = maxConnections
     }
 
     init(_ mapping: ConfigMapping) throws {
@@ -78,7 +85,8 @@ public struct StorageSettings: Sendable {
             maxBacklog: maxBacklog,
             synchronous: try mapping.choice("synchronous", default: defaults.synchronous),
             leaseTTL: leaseTTL,
-            connectionWait: connectionWait
+            connectionWait: connectionWait,
+            maxConnections: try mapping.int("max_connections", default: defaults.maxConnections, in: 1...1000)
         )
     }
 }

@@ -139,8 +139,8 @@ extension Gateway {
                     identity: config.identity.policy)
             case .postgres(let url):
                 return try await PostgresEventStore(
-                    url: url, identity: config.identity.policy, connectionWait: config.storage.connectionWait,
-                    logger: logger)
+                    url: url, identity: config.identity.policy, maxConnections: config.storage.maxConnections,
+                    connectionWait: config.storage.connectionWait, logger: logger)
             }
         } catch {
             throw GatewayStartError("\(config.file): storage: \(error.message)")

@@ -75,7 +75,7 @@ import Testing
         #expect(text.contains("admin_token: ****6789"))
         #expect(text.contains("  - website: write_key ****4f3a"))
         #expect(text.contains("  - app: write_key ****, rate_limit 50/s"))
-        #expect(text.contains("postgres: postgres://db.internal:5432/…\n  lease_ttl: 10s\n  connection_wait: 10s\n"))
+        #expect(text.contains("postgres: postgres://db.internal:5432/…\n  lease_ttl: 10s\n  connection_wait: 10s\n  max_connections: 8\n"))
         #expect(text.contains("token: ****3456"))
         #expect(text.contains("service account sa.user (secret ****7654), project 42"))
         #expect(text.contains("url: https://hooks.example.com/…"))

@@ -135,6 +135,16 @@ import Testing
             expected: "test.yaml:6: storage.connection_wait: must be at least 100ms"
         ),
         Case(
+            name: "a pool of no connections",
+            yaml: """
+                \(minimalSources)
+                storage:
+                  postgres: postgres://switchyard@db:5432/events
+                  max_connections: 0
+                """,
+            expected: "test.yaml:6: storage.max_connections: must be between 1 and 1000, got 0"
+        ),
+        Case(
             name: "a database URL of another scheme",
             yaml: """
                 \(minimalSources)

@@ -141,6 +141,7 @@ import Testing
               max_backlog: 1.5GiB
               lease_ttl: 4s
               connection_wait: 2500ms
+              max_connections: 3
             """
         )
         #expect(config.server.listen == ListenAddress(host: "::1", port: 0))
@@ -158,6 +159,7 @@ import Testing
         #expect(config.storage.maxBacklog.bytes == 1_610_612_736)
         #expect(config.storage.leaseTTL == .seconds(4))
         #expect(config.storage.connectionWait == .milliseconds(2500))
+        #expect(config.storage.maxConnections == 3)
     }
 
     @Test func identitySettingsAreRead() throws {

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
+import PostgresNIO
 import SwitchyardCore
-import SwitchyardStore
+@testable import SwitchyardStore
 import SwitchyardTesting
 import Testing
 
@@ -101,5 +102,28 @@ struct PostgresStoreTests {
         // A trust file that is not there is named before connecting.
         let missing = await openError(url + "?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
         #expect(missing?.message == "storage.postgres: sslrootcert=/nonexistent/ca.pem is not a file this process can read")
+    }
+
+    /// `storage.max_connections` bounds the pool; when every connection is busy for the whole wait, the
+    /// error says so rather than blaming the server.
+    @Test func aBusyPoolFailsAfterTheWaitAndSaysItIsBusy() async throws {
+        let url = try await PostgresTestCluster.shared().createDatabase()
+        let store = try await PostgresEventStore(
+            url: url + "?sslmode=disable", maxConnections: 2, connectionWait: .milliseconds(500), logger: Self.logger)
+        let holding = Locked(0)
+        let holders = (0..<2).map { _ in
+            Task { try await store.connection("holding a connection") { connection, logger in
+                holding.withLock { $0 += 1 }
+                try await connection.run("SELECT pg_sleep(3)", logger)
+            } }
+        }
+        while holding.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        let error = await #expect(throws: StoreError.self) { _ = try await store.eventCount() }
+        #expect(
+            error?.message.hasSuffix("counting events in PostgreSQL at \(store.target) failed: no connection within 500 ms: all 2 connections of this node are busy") == true,
+            "\(String(describing: error))")
+        for holder in holders { try await holder.value }
+        #expect(try await store.eventCount() == 0)  // free again
+        try await store.close()
     }
 }
