@@ -7,7 +7,7 @@ import Testing
 
 /// PostgreSQL going away under a running gateway: ingest fails fast with a clear `503`, nothing acknowledged
 /// is lost, and the gateway recovers by itself when the database is back.
-@Suite("PostgreSQL outage", .enabled(if: PostgresTestCluster.available))
+@Suite("PostgreSQL outage", .enabled(if: PostgresTestCluster.available), .timeLimit(.minutes(3)))
 struct DatabaseOutageTests {
     static let adminToken = "outage-admin-token-4711"
 

@@ -7,7 +7,7 @@ import Testing
 
 /// How a PostgreSQL operation is abandoned: without a connection after its wait, or when the connection it
 /// holds closes (the driver may never answer a query sent as the server goes away), and never otherwise.
-@Suite("Abandoning PostgreSQL operations", .enabled(if: PostgresTestCluster.available))
+@Suite("Abandoning PostgreSQL operations", .enabled(if: PostgresTestCluster.available), .timeLimit(.minutes(3)))
 struct ConnectionRaceTests {
     func connect() async throws -> PostgresConnection {
         let cluster = try await PostgresTestCluster.shared()

@@ -8,7 +8,7 @@ import Testing
 
 /// What only the PostgreSQL back end has: connecting, migrating, and the errors a user sees when the
 /// database is not there. (Everything both back ends do is in the contract suites.)
-@Suite("PostgreSQL store", .enabled(if: PostgresTestCluster.available))
+@Suite("PostgreSQL store", .enabled(if: PostgresTestCluster.available), .timeLimit(.minutes(3)))
 struct PostgresStoreTests {
     static var logger: Logger {
         var logger = Logger(label: "pg-test")
@@ -112,12 +112,20 @@ struct PostgresStoreTests {
             url: url + "?sslmode=disable", maxConnections: 2, connectionWait: .milliseconds(500), logger: Self.logger)
         let holding = Locked(0)
         let holders = (0..<2).map { _ in
-            Task { try await store.connection("holding a connection") { connection, logger in
+            // A generous wait of their own: a loaded machine may take a while to open the second connection.
+            Task { try await store.connection("holding a connection", wait: .seconds(60)) { connection, logger in
                 holding.withLock { $0 += 1 }
-                try await connection.run("SELECT pg_sleep(3)", logger)
+                try await connection.run("SELECT pg_sleep(5)", logger)
             } }
         }
-        while holding.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while holding.withLock({ $0 }) < 2 {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("the two holders never got their connections")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let error = await #expect(throws: StoreError.self) { _ = try await store.eventCount() }
         #expect(
             error?.message.hasSuffix("counting events in PostgreSQL at \(store.target) failed: no connection within 500 ms: all 2 connections of this node are busy") == true,

@@ -186,9 +186,10 @@ public final class PostgresEventStore: EventStore {
     ) async throws(StoreError) -> T {
         let (client, logger) = (client, logger)
         return try await leased(what, wait: connectionWait) { leased in
-            try await client.withTransaction(logger: logger) { connection in
+            // Leased before BEGIN, so a BEGIN lost on a closing connection is noticed too.
+            try await client.withConnection { connection in
                 try leased(connection)
-                return try await body(connection, logger)
+                return try await connection.withTransaction(logger: logger) { connection in try await body(connection, logger) }
             }
         }
     }
@@ -219,7 +220,7 @@ public final class PostgresEventStore: EventStore {
             let started = ContinuousClock.now
             var reported = started
             while true {
-                guard (try? await Task.sleep(for: .milliseconds(500))) != nil else { return }  // the operation ended
+                guard (try? await Task.sleep(for: min(.milliseconds(500), wait))) != nil else { return }  // it ended
                 let now = ContinuousClock.now
                 switch race.check(waitedOut: now - started >= wait) {
                 case .ended: return
