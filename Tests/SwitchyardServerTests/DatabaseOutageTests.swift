@@ -66,7 +66,7 @@ struct DatabaseOutageTests {
             let reason = readiness.json?["message"]?.stringValue ?? ""
             #expect(
                 reason.hasPrefix("checking the database in PostgreSQL at 127.0.0.1:\(cluster.port)/")
-                    && reason.hasSuffix("failed: no connection within 2 s: Connection refused"),
+                    && reason.hasSuffix("failed: no connection within 2s: Connection refused"),
                 "\(readiness.text)")
 
             try cluster.restart()

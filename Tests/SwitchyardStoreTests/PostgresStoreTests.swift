@@ -128,7 +128,7 @@ struct PostgresStoreTests {
         }
         let error = await #expect(throws: StoreError.self) { _ = try await store.eventCount() }
         #expect(
-            error?.message.hasSuffix("counting events in PostgreSQL at \(store.target) failed: no connection within 500 ms: all 2 connections of this node are busy") == true,
+            error?.message.hasSuffix("counting events in PostgreSQL at \(store.target) failed: no connection within 500ms: all 2 connections of this node are busy") == true,
             "\(String(describing: error))")
         for holder in holders { try await holder.value }
         #expect(try await store.eventCount() == 0)  // free again

@@ -257,8 +257,7 @@ public final class PostgresEventStore: EventStore {
     /// Why no connection came within `wait`: what a fresh connection attempt runs into (the pool keeps its
     /// own errors in the log), or, when one succeeds, that every pooled connection is busy.
     func noConnectionReason(_ wait: Duration) async -> String {
-        let (seconds, fraction) = wait.components
-        let waited = "no connection within " + (fraction == 0 ? "\(seconds) s" : "\(wait.milliseconds) ms")
+        let waited = "no connection within \(wait.configText)"
         do {
             let connection = try await PostgresConnection.connect(
                 configuration: try location.connectionConfiguration(), id: 0, logger: logger)
