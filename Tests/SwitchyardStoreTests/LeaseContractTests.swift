@@ -32,9 +32,12 @@ struct LeaseContractTests {
         try await contract.withStores(backend, count: 2) { stores in
             let (a, b) = (stores[0], stores[1])
             _ = try await a.append([StoreContractTests.event("m1")], dedupeWindow: .seconds(1))
-            #expect(try await a.claimLease(of: "hook", by: "node-a", ttl: .seconds(1), fairShare: nil))
+            // Held for long enough that node-b's refusal cannot depend on how fast a loaded machine is.
+            #expect(try await a.claimLease(of: "hook", by: "node-a", ttl: .seconds(30), fairShare: nil))
             #expect(try await b.claimLease(of: "hook", by: "node-b", ttl: .seconds(1), fairShare: nil) == false)
-            try await Task.sleep(for: .milliseconds(1200))  // node-a "died": no renewal
+            // node-a's last heartbeat gives it one more second, then it "dies": no renewal.
+            #expect(try await a.renewLeases(of: "node-a", ttl: .seconds(1)).held == ["hook"])
+            try await Task.sleep(for: .milliseconds(1200))
             #expect(try await b.claimLease(of: "hook", by: "node-b", ttl: .seconds(30), fairShare: nil))
             // node-a comes back with a round it delivered before it stopped: not recorded.
             let error = await #expect(throws: StoreError.self) {
