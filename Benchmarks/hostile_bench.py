@@ -392,6 +392,11 @@ def report(runs, args, binary, command):
     slow_closed = sum(a["slowloris"]["closed_by_gateway"] for a in attacks)
     slow_opened = sum(a["slowloris"]["opened"] for a in attacks)
     slow_after = med([a["slowloris"]["close_after_p50_s"] for a in attacks])
+    slow_status = {}
+    for a in attacks:
+        for code, count in a["slowloris"]["status"].items():
+            slow_status[code] = slow_status.get(code, 0) + count
+    slow_answers = ", ".join(f"{code} × {count:,}" for code, count in sorted(slow_status.items())) or "none"
     survived = all(r.get("survived", True) for r in runs)
     failures = {p: sum(r.get("health_failures", 0) for r in by[p]) for p in ("normal", "hostile", "attack")}
 
@@ -440,7 +445,7 @@ Attack requests answered (all phases with attackers, {total_seconds:,.0f} s in a
 |---|---|---|---:|
 """ + "".join(
         f"| {kind} | {expected[kind]} | {statuses_text(kind)} | {sum(answered[kind].values()) / total_seconds:,.1f} |\n"
-        for kind in kinds) + f"""| slowloris | closed after `server.timeouts.head` | {slow_closed:,} of {slow_opened:,} connections closed by the gateway, median after {fmt(slow_after, '.1f', ' s')} | |
+        for kind in kinds) + f"""| slowloris | closed after `server.timeouts.head` | {slow_closed:,} of {slow_opened:,} connections closed by the gateway (answers: {slow_answers}), median after {fmt(slow_after, '.1f', ' s')} (one byte a second) | |
 
 After every phase with attackers, `/healthz` and a valid event answered 200: **{"yes" if survived else "NO — " + "; ".join(r.get("survived_detail", "") for r in runs if not r.get("survived", True))}**.
 <!-- bench:hostile:end -->"""
