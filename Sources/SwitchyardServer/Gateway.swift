@@ -46,7 +46,7 @@ public struct Gateway: Sendable {
             factory.durationHistogramBuckets["switchyard_ingest_ack_seconds"]
         factory.valueHistogramBuckets["switchyard_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
-        let store = try await openStore(config: config, logger: logger)
+        let store = try await openStore(config: config, logger: logger, metrics: factory)
 
         let signal = EventLogSignal()
         let committer = GroupCommitter(
@@ -130,17 +130,20 @@ public struct Gateway: Sendable {
 
 extension Gateway {
     /// Opens the store the config names: SQLite (created on first start) or PostgreSQL (migrated on start).
-    public static func openStore(config: SwitchyardConfig, logger: Logger) async throws -> any EventStore {
+    public static func openStore(
+        config: SwitchyardConfig, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) async throws -> any EventStore {
+        let traitsDrops = IdentityTraitsDrops(metrics: metrics, logger: logger)
         do {
             switch config.storage.backend {
             case .sqlite(let path):
                 return try SQLiteEventStore(
                     path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,
-                    identity: config.identity.policy)
+                    identity: config.identity.policy, traitsDrops: traitsDrops)
             case .postgres(let url):
                 return try await PostgresEventStore(
                     url: url, identity: config.identity.policy, maxConnections: config.storage.maxConnections,
-                    connectionWait: config.storage.connectionWait, logger: logger)
+                    connectionWait: config.storage.connectionWait, traitsDrops: traitsDrops, logger: logger)
             }
         } catch {
             throw GatewayStartError("\(config.file): storage: \(error.message)")

@@ -1,6 +1,9 @@
 import Foundation
+import Logging
+import Metrics
 import SwitchyardCore
 import SwitchyardStore
+import SwitchyardTesting
 import Testing
 
 /// Identity inside the store (SPEC §3), run against every back end — including two handles on one store
@@ -238,6 +241,164 @@ struct IdentityStoreContractTests {
                 for try await result in group { seen.append(result) }
                 #expect(seen.max() == writers * batches * 5)
             }
+        }
+    }
+}
+
+// MARK: Bounded traits (SPEC §2, issue 11)
+
+extension IdentityStoreContractTests {
+    /// Trait keys a store reported dropped: the counter and the warnings, as `/metrics` and the log show them.
+    final class DropReports: Sendable {
+        let counted = Locked(0)
+        let warnings = Locked<[Logger.Metadata]>([])
+
+        var traitsDrops: IdentityTraitsDrops {
+            IdentityTraitsDrops(
+                metrics: CountingMetrics(reports: self),
+                logger: Logger(label: "traits-test") { _ in WarningCapture(reports: self) })
+        }
+
+        struct CountingMetrics: MetricsFactory {
+            let reports: DropReports
+            func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+                label == "switchyard_identity_traits_dropped_total" ? Handler(reports: reports) : NOOPMetricsHandler.instance
+            }
+            func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+                NOOPMetricsHandler.instance
+            }
+            func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler { NOOPMetricsHandler.instance }
+            func destroyCounter(_ handler: any CounterHandler) {}
+            func destroyRecorder(_ handler: any RecorderHandler) {}
+            func destroyTimer(_ handler: any TimerHandler) {}
+
+            final class Handler: CounterHandler, Sendable {
+                let reports: DropReports
+                init(reports: DropReports) { self.reports = reports }
+                func increment(by amount: Int64) { reports.counted.withLock { $0 += Int(amount) } }
+                func reset() {}
+            }
+        }
+
+        struct WarningCapture: LogHandler {
+            let reports: DropReports
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .warning
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) {
+                guard event.level == .warning else { return }
+                reports.warnings.withLock { $0.append(event.metadata ?? [:]) }
+            }
+        }
+    }
+
+    /// Opens `backend` at a fresh location with the drop reports wired in, as the gateway opens it.
+    func withReportingStore(
+        _ backend: Backend, identity: IdentityPolicy, _ body: (any EventStore, DropReports) async throws -> Void
+    ) async throws {
+        let (location, cleanup) = try await backend.newLocation()
+        let reports = DropReports()
+        let store: any EventStore
+        do {
+            if backend.name == "sqlite" {
+                store = try SQLiteEventStore(path: location, identity: identity, traitsDrops: reports.traitsDrops)
+            } else {
+                var logger = Logger(label: "store-test")
+                logger.logLevel = .warning
+                store = try await PostgresEventStore(url: location, identity: identity, traitsDrops: reports.traitsDrops, logger: logger)
+            }
+        } catch {
+            await cleanup()
+            throw error
+        }
+        do {
+            try await body(store, reports)
+        } catch {
+            try? await store.close()
+            await cleanup()
+            throw error
+        }
+        try? await store.close()
+        await cleanup()
+    }
+
+    static func identify(_ id: String, userId: String, at offset: Int = 0, traits: String) -> NewEvent {
+        event(id, .identify, userId: userId, at: offset, body: #"{"type":"identify","messageId":"\#(id)","traits":\#(traits)}"#)
+    }
+
+    /// The reproduction from issue 11: 32 identifies with 2,000 new trait keys each for one user, in four
+    /// commits of eight. The person keeps exactly `max_traits` keys, the rest are counted and logged once per
+    /// commit; and it completes well within a bound only a quadratic merge would exceed (it took minutes).
+    @Test(arguments: StoreContractTests.backends, [100, nil])
+    func anIdentifyStormKeepsMaxTraitsKeys(_ backend: Backend, _ maxTraits: Int?) async throws {
+        var policy = IdentityPolicy()
+        if let maxTraits { policy.maxTraits = maxTraits }
+        let cap = policy.maxTraits
+        try await withReportingStore(backend, identity: policy) { store, reports in
+            let started = ContinuousClock.now
+            for commit in 0..<4 {
+                let identifies = (0..<8).map { index in
+                    let call = commit * 8 + index
+                    let members = (0..<2000).map { #""k\#(call)-\#($0)":\#($0)"# }.joined(separator: ",")
+                    return Self.identify("i\(call)", userId: "storm", at: call, traits: "{\(members)}")
+                }
+                let results = try await store.append(identifies, dedupeWindow: .seconds(3600))
+                #expect(results.allSatisfy { if case .stored = $0 { true } else { false } })
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(60), "32 identifies of 2,000 keys took \(elapsed)")
+            let traits = try #require(try await store.person("storm")).traits
+            #expect(traits.keys.count == cap)
+            #expect(traits["k0-0"] == .number("0"), "the first keys are kept")
+            #expect(traits["k31-1999"] == nil)
+            #expect(reports.counted.value == 32 * 2000 - cap)
+            let warnings = reports.warnings.value
+            #expect(warnings.count == 4, "one warning per person per commit")
+            #expect(warnings.allSatisfy { $0["switchyard.user_id"] == "storm" })
+        }
+    }
+
+    /// Once the cap is reached, the person's existing keys keep being updated (later identify wins), and
+    /// keys are compared decoded on both back ends: `"a\u0062"` is `ab`.
+    @Test(arguments: StoreContractTests.backends)
+    func cappedTraitsKeepBeingUpdatedByDecodedKey(_ backend: Backend) async throws {
+        var policy = IdentityPolicy()
+        policy.maxTraits = 2
+        try await withReportingStore(backend, identity: policy) { store, reports in
+            _ = try await append(store, Self.identify("i1", userId: "u", traits: #"{"ab":1,"plan":"free","extra":1}"#))
+            _ = try await append(
+                store, Self.identify("i2", userId: "u", at: 1, traits: #"{"a\u0062":2,"more":1}"#),
+                Self.identify("i3", userId: "u", at: 2, traits: #"{"plan":{"name":"pro"}}"#))
+            let traits = try #require(try await store.person("u")).traits
+            #expect(traits.keys == ["ab", "plan"])
+            #expect(traits["ab"] == .number("2"))
+            #expect(traits["plan"] == .object(JSONObject([("name", .string("pro"))])))
+            #expect(reports.counted.value == 2)
+            #expect(reports.warnings.value.count == 2, "one per commit that dropped keys")
+        }
+    }
+
+    /// Two persons merged by an alias: the kept (older) person's traits win, the other's fill the keys it
+    /// lacks, and the merged person stays within the cap.
+    @Test(arguments: StoreContractTests.backends)
+    func aPersonMergeStaysWithinTheCap(_ backend: Backend) async throws {
+        var policy = IdentityPolicy()
+        policy.maxTraits = 3
+        policy.allowUserMerge = true
+        try await withReportingStore(backend, identity: policy) { store, reports in
+            _ = try await append(store, Self.identify("i1", userId: "old", traits: #"{"a":"old","b":"old"}"#))
+            _ = try await append(store, Self.identify("i2", userId: "new", at: 1, traits: #"{"b":"new","c":"new","d":"new"}"#))
+            _ = try await append(store, Self.event("al", .alias, userId: "new", previousId: "old", at: 2))
+            let person = try #require(try await store.person("new"))
+            #expect(person.userId == "old")
+            #expect(person.traits.keys.count == 3)
+            #expect(person.traits["a"] == .string("old"))
+            #expect(person.traits["b"] == .string("old"), "the kept person's value wins")
+            #expect(person.traits["c"] == .string("new"))
+            #expect(reports.counted.value == 1)
         }
     }
 }

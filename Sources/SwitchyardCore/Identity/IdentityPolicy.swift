@@ -14,10 +14,13 @@ public struct IdentityPolicy: Sendable, Equatable {
     public var mergeOnAnyEvent: Bool
     /// A person collects at most this many anonymous ids; further merges are refused.
     public var maxAnonymousIds: Int
+    /// A person keeps at most this many trait keys (`identity.max_traits`); further keys are dropped and
+    /// counted. Stored traits are also capped at `TraitsMerge.maxStoredBytes`.
+    public var maxTraits: Int
 
     public init(
         enabled: Bool = true, lateWindow: Duration? = nil, anonymousTTL: Duration = .seconds(30 * 86_400), allowUserMerge: Bool = false,
-        mergeOnAnyEvent: Bool = true, maxAnonymousIds: Int = 100
+        mergeOnAnyEvent: Bool = true, maxAnonymousIds: Int = 100, maxTraits: Int = 1000
     ) {
         self.enabled = enabled
         self.lateWindow = lateWindow
@@ -25,7 +28,11 @@ public struct IdentityPolicy: Sendable, Equatable {
         self.allowUserMerge = allowUserMerge
         self.mergeOnAnyEvent = mergeOnAnyEvent
         self.maxAnonymousIds = maxAnonymousIds
+        self.maxTraits = maxTraits
     }
+
+    /// The caps on each person's stored traits.
+    public var traitsLimits: TraitsMerge.Limits { TraitsMerge.Limits(maxKeys: maxTraits) }
 }
 
 /// Why a merge did not happen. Every refusal is recorded as a `merge_refused` activity, never silent.

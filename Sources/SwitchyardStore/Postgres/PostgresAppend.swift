@@ -27,8 +27,11 @@ final class PostgresAppend {
     /// How many anonymous ids each person has (for `max_anonymous_ids`).
     var anonymousIdCounts: [String: Int] = [:]
     /// Persons' traits as identify calls of this transaction left them; `dirtyTraits` are written by `flush`.
-    var personTraits: [String: JSONObject] = [:]
+    /// A storm of identifies for one person costs one read of its traits and one write per flush.
+    var personTraits: [String: TraitsMerge] = [:]
     var dirtyTraits: Set<String> = []
+    /// Trait keys dropped by the caps, per person, over the whole transaction (reported once it commits).
+    var droppedTraits: [String: Int] = [:]
 
     // Buffered writes.
     struct PendingEvent {
@@ -118,13 +121,21 @@ final class PostgresAppend {
             pendingPersons = []
         }
         if !dirtyTraits.isEmpty {
-            let users = Array(dirtyTraits)
+            var users: [String] = []
+            var written: [ByteBuffer] = []
+            for userId in dirtyTraits {
+                guard var traits = personTraits[userId] else { continue }  // dirty ones are cached
+                let dropped = traits.takeDroppedKeys()  // kept cached: each dropped key is counted once
+                if dropped > 0 { droppedTraits[userId, default: 0] += dropped }
+                personTraits[userId] = traits
+                users.append(userId)
+                written.append(ByteBuffer(bytes: traits.json))
+            }
             dirtyTraits = []
             try await connection.run(
                 """
                 UPDATE persons p SET traits = t.traits
-                FROM unnest(\(users)::text[], \(users.map { ByteBuffer(bytes: JSONValue.object(personTraits[$0] ?? JSONObject()).bytes) })::bytea[])
-                    AS t(u, traits)
+                FROM unnest(\(users)::text[], \(written)::bytea[]) AS t(u, traits)
                 WHERE p.user_id = t.u
                 """, logger)
         }
@@ -228,9 +239,12 @@ final class PostgresAppend {
             "SELECT user_id, traits FROM persons WHERE user_id = ANY(\(Array(userIds))::text[])", logger)
         {
             var (userId, stored) = try row.decode((String, ByteBuffer).self)
-            personTraits[userId] = Person.storedTraits(stored.readBytes(length: stored.readableBytes) ?? [])
+            let json = stored.readBytes(length: stored.readableBytes) ?? []  // all readable bytes: cannot fail
+            personTraits[userId] = TraitsMerge(stored: json, limits: policy.traitsLimits)
         }
-        for userId in userIds where personTraits[userId] == nil { personTraits[userId] = JSONObject() }  // new persons
+        for userId in userIds where personTraits[userId] == nil {  // new persons
+            personTraits[userId] = TraitsMerge(stored: [], limits: policy.traitsLimits)
+        }
     }
 
     func isSuppressed(_ userId: String) async throws -> Bool {
@@ -334,26 +348,26 @@ final class PostgresAppend {
         pendingPersons.append((userId, at.milliseconds))
     }
 
-    /// Later identify calls win per key. Buffered: `flush` writes the result.
+    /// Later identify calls win per key, within `identity.max_traits` and 64 KB (`TraitsMerge`). Buffered:
+    /// `flush` writes the result.
     func mergeTraits(of event: NewEvent, into userId: String) async throws {
-        let incoming = MessageRewrite.traits(of: event.body)
-        guard !incoming.isEmpty else { return }
-        var traits: JSONObject
+        var traits: TraitsMerge
         if let known = personTraits[userId] {
             traits = known
         } else {
-            traits = try await self.traits(of: userId)
+            // A person created in this transaction and not flushed yet has no row: no traits.
+            traits = TraitsMerge(stored: try await storedTraits(of: userId), limits: policy.traitsLimits)
         }
-        for member in incoming.members { traits[member.key] = member.value }
+        traits.merge(traitsOf: event.body)
         personTraits[userId] = traits
         dirtyTraits.insert(userId)
     }
 
-    func traits(of userId: String) async throws -> JSONObject {
+    func storedTraits(of userId: String) async throws -> [UInt8] {
         guard var stored = try await connection.rows("SELECT traits FROM persons WHERE user_id = \(userId)", logger)
             .first?.decode(ByteBuffer.self)
-        else { return JSONObject() }
-        return Person.storedTraits(stored.readBytes(length: stored.readableBytes) ?? [])
+        else { return [] }
+        return stored.readBytes(length: stored.readableBytes) ?? []  // all readable bytes: cannot fail
     }
 
     /// Attaches an anonymous id and its stored events to the person (written by the next `flush`), or
@@ -419,11 +433,13 @@ final class PostgresAppend {
         let secondSeen = try await connection.rows("SELECT first_seen FROM persons WHERE user_id = \(second)", logger)
             .first?.decode(Int64.self) ?? 0
         let (kept, merged) = firstSeen <= secondSeen ? (first, second) : (second, first)
-        var combined = try await traits(of: merged)
-        for member in try await traits(of: kept).members { combined[member.key] = member.value }
+        // The kept person's traits win; the merged person's fill the keys it lacks, within the caps.
+        var combined = TraitsMerge(stored: try await storedTraits(of: kept), limits: policy.traitsLimits)
+        combined.fill(from: try await storedTraits(of: merged))
+        if combined.droppedKeys > 0 { droppedTraits[kept, default: 0] += combined.droppedKeys }
         try await connection.run(
             """
-            UPDATE persons SET traits = \(ByteBuffer(bytes: JSONValue.object(combined).bytes)),
+            UPDATE persons SET traits = \(ByteBuffer(bytes: combined.json)),
                 first_seen = least(first_seen, \(min(firstSeen, secondSeen))) WHERE user_id = \(kept)
             """, logger)
         try await connection.run("DELETE FROM persons WHERE user_id = \(merged)", logger)

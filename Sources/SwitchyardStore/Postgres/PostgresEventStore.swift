@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -17,6 +18,8 @@ public final class PostgresEventStore: EventStore {
     let client: PostgresClient
     let runTask: Task<Void, Never>
     let identity: IdentityPolicy
+    /// Where trait keys dropped by `identity.max_traits` are counted and logged.
+    let traitsDrops: IdentityTraitsDrops
     /// `host:port/database`, for messages (never the password).
     let target: String
     let logger: Logger
@@ -36,7 +39,7 @@ public final class PostgresEventStore: EventStore {
     ///     connection is busy) before it fails with `unavailable` — which ingest answers with `503`.
     public init(
         url: String, identity: IdentityPolicy = IdentityPolicy(), maxConnections: Int = 8,
-        connectionWait: Duration = .seconds(10), logger: Logger
+        connectionWait: Duration = .seconds(10), traitsDrops: IdentityTraitsDrops? = nil, logger: Logger
     ) async throws(StoreError) {
         let location = try PostgresLocation(url: url)
         self.location = location
@@ -47,6 +50,7 @@ public final class PostgresEventStore: EventStore {
         logger[metadataKey: "switchyard.database"] = "\(target)"
         self.logger = logger
         self.identity = identity
+        self.traitsDrops = traitsDrops ?? IdentityTraitsDrops(metrics: NOOPMetricsHandler.instance, logger: logger)
         // Migrating on a connection of its own: the pool would keep retrying an unreachable server and
         // leave the caller waiting; a start must fail with the reason instead.
         try await Self.migrate(location, logger: logger)
@@ -95,10 +99,12 @@ public final class PostgresEventStore: EventStore {
     public func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
         let policy = identity
-        return try await transaction("appending events") { connection, logger in
+        let (results, droppedTraits) = try await transaction("appending events") { connection, logger in
             let batch = PostgresAppend(connection: connection, logger: logger, policy: policy)
-            return try await batch.run(events, dedupeWindow: dedupeWindow)
+            return (try await batch.run(events, dedupeWindow: dedupeWindow), batch.droppedTraits)
         }
+        traitsDrops.record(droppedTraits, limits: policy.traitsLimits)  // once committed
+        return results
     }
 
     public func events(after sequence: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {

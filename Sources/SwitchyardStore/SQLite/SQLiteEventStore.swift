@@ -20,10 +20,16 @@ public final class SQLiteEventStore: EventStore {
     /// Opens (creating if needed) the database at `path` and applies migrations.
     /// The identity rules applied while appending.
     let identity: IdentityPolicy
+    /// Where trait keys dropped by `identity.max_traits` are counted and logged.
+    let traitsDrops: IdentityTraitsDrops
 
-    public init(path: String, synchronous: Synchronous = .full, identity: IdentityPolicy = IdentityPolicy()) throws(StoreError) {
+    public init(
+        path: String, synchronous: Synchronous = .full, identity: IdentityPolicy = IdentityPolicy(),
+        traitsDrops: IdentityTraitsDrops = .unreported
+    ) throws(StoreError) {
         self.path = path
         self.identity = identity
+        self.traitsDrops = traitsDrops
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
@@ -49,7 +55,7 @@ public final class SQLiteEventStore: EventStore {
         let windowMs = dedupeWindow.milliseconds
         let policy = identity
         do {
-            return try await pool.write { db in
+            let (results, droppedTraits) = try await pool.write { db in
                 let claim = try db.cachedStatement(
                     sql: """
                         INSERT INTO dedupe (source, message_id, received_at) VALUES (?, ?, ?)
@@ -98,8 +104,10 @@ public final class SQLiteEventStore: EventStore {
                     if policy.enabled { try identity.apply(event, sequence: sequence, resolvedUserId: resolved) }
                     results.append(.stored(sequence: sequence))
                 }
-                return results
+                return (results, try identity.finish())
             }
+            traitsDrops.record(droppedTraits, limits: policy.traitsLimits)  // once committed
+            return results
         } catch {
             throw StoreError(.unavailable, "appending events to \(path) failed: \(error)")
         }

@@ -21,7 +21,13 @@ struct SQLiteIdentity {
         var canonical: [String: String] = [:]
         var persons: Set<String> = []
         var owners: [String: String] = [:]
+        /// Traits of the persons this transaction's identify calls update, written by `writeTraits`: a
+        /// storm of identifies for one person costs one read and one write of its traits, not one each.
+        var traits: [String: TraitsMerge] = [:]
+        /// Trait keys dropped by the caps, per person, over the whole transaction (never cleared).
+        var droppedTraits: [String: Int] = [:]
 
+        /// Forgets the lookups; traits are written and forgotten by `writeTraits` instead.
         func clear() {
             suppressed = [:]
             canonical = [:]
@@ -148,16 +154,39 @@ struct SQLiteIdentity {
         ).execute(arguments: [userId, Data("{}".utf8), at.milliseconds])
     }
 
-    /// Later identify calls win per key.
+    /// Later identify calls win per key, within `identity.max_traits` and 64 KB (`TraitsMerge`). Kept in the
+    /// memo: `writeTraits` stores the result.
     func mergeTraits(of event: NewEvent, into userId: String) throws {
-        let incoming = MessageRewrite.traits(of: event.body)
-        guard !incoming.isEmpty else { return }
-        let current = try Data.fetchOne(db, sql: "SELECT traits FROM persons WHERE user_id = ?", arguments: [userId])
-        var traits = current.flatMap { try? JSONValue.parse([UInt8]($0)).objectValue } ?? JSONObject()  // stored traits are JSON we wrote
-        for member in incoming.members { traits[member.key] = member.value }
-        try db.execute(
-            sql: "UPDATE persons SET traits = ? WHERE user_id = ?",
-            arguments: [Data(JSONValue.object(traits).bytes), userId])
+        var traits = try memo.traits[userId] ?? TraitsMerge(stored: storedTraits(of: userId), limits: policy.traitsLimits)
+        traits.merge(traitsOf: event.body)
+        memo.traits[userId] = traits
+    }
+
+    func storedTraits(of userId: String) throws -> [UInt8] {
+        try Data.fetchOne(
+            try db.cachedStatement(sql: "SELECT traits FROM persons WHERE user_id = ?"), arguments: [userId]
+        ).map { [UInt8]($0) } ?? []
+    }
+
+    /// Stores the traits identify calls changed and forgets them; before anything that reads or rewrites
+    /// persons' traits (aliases), and at the end of the transaction.
+    func writeTraits() throws {
+        let statement = try db.cachedStatement(sql: "UPDATE persons SET traits = ? WHERE user_id = ?")
+        for (userId, traits) in memo.traits {
+            try statement.execute(arguments: [Data(traits.json), userId])
+            countDropped(traits.droppedKeys, of: userId)
+        }
+        memo.traits = [:]
+    }
+
+    func countDropped(_ count: Int, of userId: String) {
+        if count > 0 { memo.droppedTraits[userId, default: 0] += count }
+    }
+
+    /// Ends the transaction's identity work: writes pending traits, returns the trait keys dropped per person.
+    func finish() throws -> [String: Int] {
+        try writeTraits()
+        return memo.droppedTraits
     }
 
     /// Attaches an anonymous id and its stored events to the person, or records why not.
@@ -196,6 +225,7 @@ struct SQLiteIdentity {
 
     /// `alias`: `previousId` is an anonymous id (merge it), or a known user id (two identified users).
     mutating func alias(previousId: String, userId: String, event: NewEvent, sequence: Int64) throws {
+        try writeTraits()  // a person merge reads and rewrites the stored traits
         defer { memo.clear() }  // aliases rewrite who is who
         let previous = try canonical(previousId)
         let user = try canonical(userId)
@@ -229,15 +259,13 @@ struct SQLiteIdentity {
         let firstSeen = try Int64.fetchOne(db, sql: "SELECT first_seen FROM persons WHERE user_id = ?", arguments: [first]) ?? 0
         let secondSeen = try Int64.fetchOne(db, sql: "SELECT first_seen FROM persons WHERE user_id = ?", arguments: [second]) ?? 0
         let (kept, merged) = firstSeen <= secondSeen ? (first, second) : (second, first)
-        let keptTraits = try Data.fetchOne(db, sql: "SELECT traits FROM persons WHERE user_id = ?", arguments: [kept])
-        let mergedTraits = try Data.fetchOne(db, sql: "SELECT traits FROM persons WHERE user_id = ?", arguments: [merged])
-        var traits = mergedTraits.flatMap { try? JSONValue.parse([UInt8]($0)).objectValue } ?? JSONObject()  // our own JSON
-        for member in (keptTraits.flatMap { try? JSONValue.parse([UInt8]($0)).objectValue } ?? JSONObject()).members {  // same
-            traits[member.key] = member.value
-        }
+        // The kept person's traits win; the merged person's fill the keys it lacks, within the caps.
+        var traits = TraitsMerge(stored: try storedTraits(of: kept), limits: policy.traitsLimits)
+        traits.fill(from: try storedTraits(of: merged))
+        countDropped(traits.droppedKeys, of: kept)
         try db.execute(
             sql: "UPDATE persons SET traits = ?, first_seen = min(first_seen, ?) WHERE user_id = ?",
-            arguments: [Data(JSONValue.object(traits).bytes), min(firstSeen, secondSeen), kept])
+            arguments: [Data(traits.json), min(firstSeen, secondSeen), kept])
         try db.execute(sql: "DELETE FROM persons WHERE user_id = ?", arguments: [merged])
         try db.execute(sql: "UPDATE identities SET user_id = ? WHERE user_id = ?", arguments: [kept, merged])
         try db.execute(sql: "UPDATE person_aliases SET kept_user_id = ? WHERE kept_user_id = ?", arguments: [kept, merged])
