@@ -114,6 +114,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+                .product(name: "NIOPosix", package: "swift-nio"),
         .executableTarget(
             name: "switchyard",
             dependencies: [

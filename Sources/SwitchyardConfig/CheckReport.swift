@@ -10,9 +10,14 @@ public struct CheckReport: Sendable, CustomStringConvertible {
     /// The config being reported.
     public var config: SwitchyardConfig
 
+    /// The token kept in ``SwitchyardConfig/adminTokenFile`` when `server.admin_token` is empty and a
+    /// gateway already generated one; nil when there is none yet (or it is unknown).
+    public var generatedAdminToken: String?
+
     /// A report of `config`.
-    public init(config: SwitchyardConfig) {
+    public init(config: SwitchyardConfig, generatedAdminToken: String? = nil) {
         self.config = config
+        self.generatedAdminToken = generatedAdminToken
     }
 
     /// The report, one line per element, indented by section.
@@ -33,7 +38,7 @@ public struct CheckReport: Sendable, CustomStringConvertible {
         return [
             "server:",
             "  listen: \(server.listen)",
-            "  admin_token: " + (server.adminToken.map(SecretMask.mask) ?? "not set (admin API on loopback only)"),
+            "  admin_token: " + adminTokenText,
             "  cors_origins: " + (server.corsOrigins.isEmpty ? "none" : server.corsOrigins.joined(separator: ", ")),
             "  limits: max_event_size \(limits.maxEventSize), max_request_size \(limits.maxRequestSize), "
                 + "max_batch_events \(limits.maxBatchEvents)",
@@ -41,6 +46,15 @@ public struct CheckReport: Sendable, CustomStringConvertible {
             "  max_pending_events: \(server.commitQueue)",
             "  shutdown_grace: \(server.shutdownGrace.configText)",
         ]
+    }
+
+    /// Where the admin token comes from, masked: the config, or the file a gateway generates it into.
+    private var adminTokenText: String {
+        if let token = config.server.adminToken { return SecretMask.mask(token) + " (from the config)" }
+        if let generatedAdminToken {
+            return SecretMask.mask(generatedAdminToken) + " (generated, kept in \(config.adminTokenFile))"
+        }
+        return "not set; generated at first start and kept in \(config.adminTokenFile) (mode 0600)"
     }
 
     private var storageLines: [String] {

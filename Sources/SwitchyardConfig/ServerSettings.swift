@@ -4,8 +4,8 @@ import SwitchyardCore
 public struct ServerSettings: Sendable {
     /// `listen`: `HOST:PORT`; default `127.0.0.1:8088`. Port 0 picks a free port; IPv6 as `[::1]:8088`.
     public var listen: ListenAddress
-    /// `admin_token`: bearer token for `/api/` and the UI; `nil` (absent or empty) means the admin
-    /// API answers on loopback only. Secret: never logged or printed whole.
+    /// `admin_token`: bearer token for `/api/`, the UI and `/metrics`; `nil` (absent or empty) means the
+    /// gateway generates one at first start and keeps it in the data directory. Secret: never printed whole.
     public var adminToken: String?
     /// `cors_origins`: browser origins answered for CORS, like `https://www.example.com` (no path, no
     /// trailing slash), or `*`; default none.

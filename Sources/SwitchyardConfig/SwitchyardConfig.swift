@@ -93,18 +93,19 @@ public struct SwitchyardConfig: Sendable {
         }
         let mapping = try root.mapping()
         try mapping.rejectUnknownKeys(allowed: keys)
+        let server = try ServerSettings(mapping.mapping("server"))
         return SwitchyardConfig(
             file: file,
-            server: try ServerSettings(mapping.mapping("server")),
+            server: server,
             storage: try StorageSettings(mapping.mapping("storage")),
             retention: try RetentionSettings(mapping.mapping("retention")),
-            sources: try decodeSources(mapping),
+            sources: try decodeSources(mapping, listen: server.listen),
             identity: try IdentitySettings(mapping.mapping("identity")),
             destinations: try decodeDestinations(mapping, types: destinationTypes)
         )
     }
 
-    private static func decodeSources(_ root: ConfigMapping) throws -> [SourceSettings] {
+    private static func decodeSources(_ root: ConfigMapping, listen: ListenAddress) throws -> [SourceSettings] {
         let nodes = try root.sequence("sources")
         guard !nodes.isEmpty else {
             let at = root.entry("sources") ?? root.node
@@ -125,6 +126,14 @@ public struct SwitchyardConfig: Sendable {
             if let first = sources.first(where: { $0.writeKey == source.writeKey }) {
                 throw try node.mapping().required("write_key")
                     .error("this write key is already used by source \(first.name.debugDescription)")
+            }
+            // The default config's key is in the repository for anyone to read: fine on loopback, an open
+            // door on a network.
+            if source.writeKey == SourceSettings.developmentWriteKey, !listen.isLoopback {
+                throw try node.mapping().required("write_key")
+                    .error(
+                        "the development write key \(SourceSettings.developmentWriteKey) is public; it is refused while "
+                            + "server.listen (\(listen)) is not a loopback address: set a secret write key")
             }
             sources.append(source)
         }

@@ -46,6 +46,9 @@ public struct Gateway: Sendable {
             factory.durationHistogramBuckets["switchyard_ingest_ack_seconds"]
         factory.valueHistogramBuckets["switchyard_commit_batch_events"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 
+        // Before the store: a data folder that cannot hold the token should stop the start with nothing opened.
+        let adminToken = try AdminToken.resolve(config: config)
+        let access = AdminAccess(token: adminToken.value, listen: config.server.listen)
         let store = try await openStore(config: config, logger: logger, metrics: factory)
 
         let signal = EventLogSignal()
@@ -77,12 +80,14 @@ public struct Gateway: Sendable {
             parser: parser, sources: sources, committer: committer, clock: clock, shutdownGate: gate,
             metrics: GatewayMetrics(factory: factory)
         ).addRoutes(to: router)
-        OperationsController(store: store, registry: registry, adminToken: config.server.adminToken).addRoutes(to: router)
+        OperationsController(store: store, registry: registry, access: access).addRoutes(to: router)
         try AnalyticsScriptController().addRoutes(to: router)
-        let admin = router.group("api").add(middleware: AdminAuthMiddleware(token: config.server.adminToken))
+        let admin = router.group("api")
+            .add(middleware: AdminAuthMiddleware(access: access))
+            .add(middleware: AdminJSONBodyMiddleware())
         AdminDestinationsController(delivery: delivery).addRoutes(to: admin)
         AdminIdentityController(store: store, clock: clock).addRoutes(to: admin)
-        try WebUI(store: store, delivery: delivery, clock: clock, adminToken: config.server.adminToken).addRoutes(to: router)
+        try WebUI(store: store, delivery: delivery, clock: clock, access: access).addRoutes(to: router)
 
         let application = Application(
             router: router,
@@ -90,7 +95,9 @@ public struct Gateway: Sendable {
                 address: .hostname(config.server.listen.host, port: config.server.listen.port),
                 serverName: "switchyard"),
             onServerRunning: { channel in
-                await onServerRunning(channel.localAddress?.port ?? 0)
+                let port = channel.localAddress?.port ?? 0
+                adminToken.logSignIn(listen: config.server.listen, port: port, logger: logger)
+                await onServerRunning(port)
             },
             logger: logger)
 
@@ -136,6 +143,15 @@ extension Gateway {
         let traitsDrops = IdentityTraitsDrops(metrics: metrics, logger: logger)
         do {
             switch config.storage.backend {
+        if case .sqlite(let path) = config.storage.backend {
+            // Owner-only from the first byte; SQLite gives its -wal and -shm files the database's mode.
+            do {
+                try OwnerOnlyFiles.makeDirectories(config.dataDirectory)
+                try OwnerOnlyFiles.createIfMissing(path)
+            } catch {
+                throw GatewayStartError("\(config.file): storage.sqlite: \(error)")
+            }
+        }
             case .sqlite(let path):
                 return try SQLiteEventStore(
                     path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,

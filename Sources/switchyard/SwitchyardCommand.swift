@@ -75,6 +75,9 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        print(CheckReport(config: config))
+        // Only when the config leaves the token empty: the report then says which generated token is in use.
+        let generated =
+            config.server.adminToken == nil ? try? AdminToken.read(path: config.adminTokenFile) : nil
+        print(CheckReport(config: config, generatedAdminToken: generated ?? nil))
     }
 }

@@ -106,7 +106,7 @@ import Testing
                 "config: test.yaml",
                 "server:",
                 "  listen: 127.0.0.1:8088",
-                "  admin_token: not set (admin API on loopback only)",
+                "  admin_token: not set; generated at first start and kept in data/admin_token (mode 0600)",
                 "  cors_origins: none",
                 "  limits: max_event_size 32KB, max_request_size 500KB, max_batch_events 2500",
                 "  dedupe_window: 1d",

@@ -39,8 +39,7 @@ struct AnalyticsScriptTests {
     }
 
     @Test func needsNoAdminTokenOrWriteKey() async throws {
-        try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: secret") }) {
-            (gateway) async throws in
+        try await TestGateway.with { (gateway) async throws in
             let response = try await gateway.send("/analytics.js", method: .GET, auth: nil)
             #expect(response.status == 200)
         }

@@ -48,7 +48,7 @@ struct DeliveryTests {
             #expect(status["failed"] == 3)
             #expect(status["dead_lettered"] == 0)
             #expect(receiver.requests.count == 4)
-            let metrics = try await gateway.send("/metrics", method: .GET).text
+            let metrics = try await gateway.admin("/metrics").text
             #expect(metrics.contains(#"switchyard_delivery_events_total{destination="hook",outcome="delivered"} 1"#))
             #expect(metrics.contains(#"switchyard_delivery_failed_attempts_total{destination="hook"} 3"#))
             #expect(metrics.contains(#"switchyard_delivery_lag_events{destination="hook"}"#))
@@ -76,7 +76,7 @@ struct DeliveryTests {
             try await waitUntil { try await gateway.status("hook")?["dead_lettered"] == 2 }
             #expect(receiver.requests.count == 2, "a 400 is not retried")
 
-            let list = try await gateway.send("/api/destinations/hook/dead-letters", method: .GET)
+            let list = try await gateway.admin("/api/destinations/hook/dead-letters")
             #expect(list.status == 200)
             let letters = try #require(list.json?["dead_letters"]?.arrayValue)
             #expect(letters.map { $0["messageId"] } == ["m-1", "m-2"])
@@ -86,13 +86,13 @@ struct DeliveryTests {
             #expect(letters.first?["attempts"] == 1)
 
             receiver.program([], then: .ok)
-            let replay = try await gateway.send("/api/destinations/hook/replay", method: .POST, body: Array("{}".utf8))
+            let replay = try await gateway.admin("/api/destinations/hook/replay", method: .POST, body: "{}")
             #expect(replay.json == ["replayed": 2])
             let requests = await receiver.waitForRequests(4)
             #expect(requests.suffix(2).flatMap(messageIds) == ["m-1", "m-2"])
             #expect(requests[2].headers["webhook-id"] == requests[0].headers["webhook-id"], "a replay keeps the idempotency key")
             try await waitUntil { try await gateway.status("hook")?["delivered"] == 2 }
-            let after = try await gateway.send("/api/destinations/hook/dead-letters", method: .GET)
+            let after = try await gateway.admin("/api/destinations/hook/dead-letters")
             #expect(after.json?["dead_letters"] == [])
         }
     }
@@ -156,7 +156,7 @@ struct DeliveryTests {
             #expect(try await gateway.status("hook")?["last_error"]?.stringValue?.contains("410") == true)
             try await track(gateway, "m-2")
             #expect(receiver.requests.count == 1)
-            let enable = try await gateway.send("/api/destinations/hook/enable", method: .POST, body: [])
+            let enable = try await gateway.admin("/api/destinations/hook/enable", method: .POST, body: "{}")
             #expect(enable.status == 200)
             let requests = await receiver.waitForRequests(3)
             #expect(requests.dropFirst().flatMap(messageIds) == ["m-1", "m-2"])
@@ -191,7 +191,7 @@ struct DeliveryTests {
 extension TestGateway {
     /// The destination's entry of `GET /api/destinations`.
     func status(_ name: String) async throws -> JSONValue? {
-        let response = try await send("/api/destinations", method: .GET)
+        let response = try await admin("/api/destinations")
         return response.json?["destinations"]?.arrayValue?.first { $0["name"]?.stringValue == name }
     }
 }

@@ -34,7 +34,7 @@ struct IdentityTests {
     }
 
     func activity(_ gateway: TestGateway, _ path: String = "/api/activity?tab=identified") async throws -> [JSONValue] {
-        try await gateway.send(path, method: .GET).json?["entries"]?.arrayValue ?? []
+        try await gateway.admin(path).json?["entries"]?.arrayValue ?? []
     }
 
     @Test func heldAnonymousEventsAreReplayedWithTheUserIdBeforeTheIdentify() async throws {
@@ -71,7 +71,7 @@ struct IdentityTests {
             #expect(Set(wasAnonymous) == ["p1", "t1"])
             #expect(try await activity(gateway, "/api/activity?tab=anonymous").filter { $0["kind"] == "event" }.isEmpty)
 
-            let person = try #require(try await gateway.send("/api/people/user-1", method: .GET).json)
+            let person = try #require(try await gateway.admin("/api/people/user-1").json)
             #expect(person["anonymousIds"] == ["anon-1"])
             #expect(person["traits"] == ["plan": "pro"])
             let history = try await activity(gateway, "/api/people/user-1/activity").compactMap { $0["messageId"]?.stringValue }
@@ -89,8 +89,8 @@ struct IdentityTests {
             #expect(refusal["reason"] == "anonymous_id_taken")
             #expect(refusal["anonymousId"] == "shared")
             #expect(refusal["userId"] == "bob")
-            #expect(try await gateway.send("/api/people/alice", method: .GET).json?["anonymousIds"] == ["shared"])
-            #expect(try await gateway.send("/api/people/bob", method: .GET).json?["anonymousIds"] == [])
+            #expect(try await gateway.admin("/api/people/alice").json?["anonymousIds"] == ["shared"])
+            #expect(try await gateway.admin("/api/people/bob").json?["anonymousIds"] == [])
         }
     }
 
@@ -100,7 +100,7 @@ struct IdentityTests {
             let refusal = try #require(try await activity(gateway).first { $0["kind"] == "merge_refused" })
             #expect(refusal["reason"] == "blocked_id")
             #expect(refusal["anonymousId"] == "undefined")
-            #expect(try await gateway.send("/api/people/alice", method: .GET).json?["anonymousIds"] == [])
+            #expect(try await gateway.admin("/api/people/alice").json?["anonymousIds"] == [])
         }
     }
 
@@ -119,7 +119,7 @@ struct IdentityTests {
             let merge = try #require(try await activity(gateway).first { $0["kind"] == "person_merge" })
             #expect(merge["userId"] == "old-id", "the older person's id is kept")
             #expect(merge["mergedUserId"] == "new-id")
-            let person = try #require(try await gateway.send("/api/people/new-id", method: .GET).json)
+            let person = try #require(try await gateway.admin("/api/people/new-id").json)
             #expect(person["userId"] == "old-id")
             #expect(person["anonymousIds"] == ["a-old", "a-new"])
             #expect(person["traits"] == ["plan": "pro", "name": "Ada"])
@@ -132,7 +132,7 @@ struct IdentityTests {
             try await post(gateway, "/v1/alias", #"{"previousId":"a-9","userId":"carol"}"#)
             let merge = try #require(try await activity(gateway).first { $0["kind"] == "anonymous_merge" })
             #expect(merge["eventsMerged"] == 1)
-            #expect(try await gateway.send("/api/people/carol", method: .GET).json?["anonymousIds"] == ["a-9"])
+            #expect(try await gateway.admin("/api/people/carol").json?["anonymousIds"] == ["a-9"])
         }
     }
 
@@ -144,7 +144,7 @@ struct IdentityTests {
             let refusal = try #require(try await activity(gateway).first { $0["kind"] == "merge_refused" })
             #expect(refusal["reason"] == "too_many_anonymous_ids")
             #expect(refusal["anonymousId"] == "a-3")
-            #expect(try await gateway.send("/api/people/dave", method: .GET).json?["anonymousIds"] == ["a-1", "a-2"])
+            #expect(try await gateway.admin("/api/people/dave").json?["anonymousIds"] == ["a-1", "a-2"])
         }
     }
 
@@ -177,21 +177,21 @@ struct IdentityTests {
             try await post(gateway, "/v1/page", #"{"anonymousId":"a-f","messageId":"p"}"#)
             try await post(gateway, "/v1/identify", #"{"anonymousId":"a-f","userId":"frank","messageId":"i"}"#)
             try await post(gateway, "/v1/track", #"{"userId":"someone-else","event":"e","messageId":"other"}"#)
-            let erase = try await gateway.send("/api/people/frank", method: .DELETE)
+            let erase = try await gateway.admin("/api/people/frank", method: .DELETE)
             #expect(erase.json?["erased"] == true)
             #expect(erase.json?["events_deleted"] == 2)
             #expect(try await gateway.storedEvents().map(\.event.messageId) == ["other"])
-            #expect(try await gateway.send("/api/people/frank", method: .GET).status == 404)
+            #expect(try await gateway.admin("/api/people/frank").status == 404)
             let erasure = try #require(try await activity(gateway).first { $0["kind"] == "erasure" })
             #expect(erasure["userId"] == "frank")
 
             // Suppressed: acknowledged, not stored, counted.
             try await post(gateway, "/v1/track", #"{"userId":"frank","event":"Back","messageId":"back"}"#)
             #expect(try await gateway.storedEvents().map(\.event.messageId) == ["other"])
-            let metrics = try await gateway.send("/metrics", method: .GET).text
+            let metrics = try await gateway.admin("/metrics").text
             #expect(metrics.contains(#"switchyard_ingest_events_total{source="website",type="track",outcome="suppressed"} 1"#))
 
-            #expect(try await gateway.send("/api/people/frank/unsuppress", method: .POST, body: []).json == ["unsuppressed": true])
+            #expect(try await gateway.admin("/api/people/frank/unsuppress", method: .POST, body: "{}").json == ["unsuppressed": true])
             try await post(gateway, "/v1/track", #"{"userId":"frank","event":"Back again","messageId":"again"}"#)
             #expect(try await gateway.storedEvents().map(\.event.messageId) == ["other", "again"])
         }
@@ -216,7 +216,7 @@ struct IdentityTests {
             #expect(refusals.allSatisfy { $0["reason"] == "anonymous_id_taken" })
             let winner = try #require(merges.first?["userId"]?.stringValue)
             #expect(merges.first?["eventsMerged"] == 1)
-            #expect(try await gateway.send("/api/people/\(winner)", method: .GET).json?["anonymousIds"] == ["contested"])
+            #expect(try await gateway.admin("/api/people/\(winner)").json?["anonymousIds"] == ["contested"])
         }
     }
 
@@ -228,14 +228,14 @@ struct IdentityTests {
             var seen: [String] = []
             var cursor = ""
             for _ in 0..<10 {
-                let page = try #require(try await gateway.send("/api/activity?tab=identified&limit=3&cursor=\(cursor)", method: .GET).json)
+                let page = try #require(try await gateway.admin("/api/activity?tab=identified&limit=3&cursor=\(cursor)").json)
                 seen += page["entries"]?.arrayValue?.compactMap { $0["messageId"]?.stringValue } ?? []
                 guard let next = page["next_cursor"]?.stringValue else { break }
                 cursor = next
             }
             #expect(seen == (0..<7).reversed().map { "m\($0)" })
-            #expect(try await gateway.send("/api/activity?tab=nope", method: .GET).errorCode == "invalid_tab")
-            #expect(try await gateway.send("/api/activity?cursor=zz", method: .GET).errorCode == "invalid_cursor")
+            #expect(try await gateway.admin("/api/activity?tab=nope").errorCode == "invalid_tab")
+            #expect(try await gateway.admin("/api/activity?cursor=zz").errorCode == "invalid_cursor")
         }
     }
 }

@@ -168,7 +168,7 @@ struct IngestTests {
             _ = try await gateway.post("/v1/track", #"{"userId":"u1"}"#)
             #expect(try await gateway.send("/healthz", method: .GET).status == 200)
             #expect(try await gateway.send("/readyz", method: .GET).json?["status"] == "ready")
-            let metrics = try await gateway.send("/metrics", method: .GET, auth: nil)
+            let metrics = try await gateway.admin("/metrics")
             #expect(metrics.status == 200)
             #expect(metrics.text.contains(#"switchyard_ingest_requests_total{source="website",endpoint="track",status="200"} 1"#))
             #expect(metrics.text.contains(#"switchyard_ingest_events_total{source="website",type="track",outcome="stored"} 1"#))

@@ -43,6 +43,7 @@ struct MultiNodeTests {
         try """
         server:
           listen: 127.0.0.1:0
+          admin_token: \(TestGateway.adminToken)
         storage:
           postgres: \(url)?sslmode=disable
           lease_ttl: 2s
@@ -83,7 +84,9 @@ struct MultiNodeTests {
     }
 
     static func get(_ port: Int, _ path: String) async throws -> JSONValue {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 10_000_000)
         return try JSONValue.parse(Array(body.readableBytesView))
     }

@@ -22,11 +22,14 @@ struct TestGateway {
     var store: any EventStore { gateway.store }
 
     static let writeKey = "test-write-key"
+    /// The `server.admin_token` of every test config: `admin(...)` sends it.
+    static let adminToken = "test-admin-token-4242"
 
-    static func yaml(directory: URL, extra: String = "") -> String {
+    static func yaml(directory: URL, extra: String = "", adminToken: String = TestGateway.adminToken) -> String {
         """
         server:
           listen: 127.0.0.1:0
+          admin_token: \(adminToken)
           cors_origins: ["http://site.test"]
         \(extra)
         storage:
@@ -48,6 +51,7 @@ struct TestGateway {
         """
         server:
           listen: 127.0.0.1:0
+          admin_token: \(adminToken)
         storage:
           sqlite: \(directory.path)/switchyard.db
         sources:
@@ -124,6 +128,16 @@ struct TestGateway {
         let bytes = try await response.body.collect(upTo: 10_000_000)
         return TestResponse(
             status: Int(response.status.code), headers: response.headers, body: Array(bytes.readableBytesView))
+    }
+
+    /// A request to the admin API, the UI or `/metrics` with the test configs' admin token; a body is sent
+    /// as `application/json`, as the admin API requires for changes.
+    func admin(
+        _ path: String, method: HTTPMethod = .GET, body: String? = nil, headers: [(String, String)] = []
+    ) async throws -> TestResponse {
+        var all = [("Authorization", "Bearer \(TestGateway.adminToken)")]
+        if body != nil { all.append(("Content-Type", "application/json")) }
+        return try await send(path, method: method, body: body.map { Array($0.utf8) }, headers: all + headers, auth: nil)
     }
 
     func storedEvents() async throws -> [StoredEvent] {

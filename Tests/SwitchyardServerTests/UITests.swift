@@ -173,8 +173,7 @@ struct UITests {
     }
 
     @Test func servesTheStylesheetWithoutCredentials() async throws {
-        try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: secret") }) {
-            (gateway) async throws in
+        try await TestGateway.with { (gateway) async throws in
             let css = try await gateway.send("/ui.css", method: .GET, auth: nil)
             #expect(css.status == 200)
             #expect(css.headers["Content-Type"].first == "text/css; charset=utf-8")
@@ -195,11 +194,10 @@ struct UITests {
 
     // MARK: Auth
 
-    @Test func withATokenABrowserSignsInOnceWithTheQueryTokenAndKeepsACookie() async throws {
-        try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: secret") }) {
-            (gateway) async throws in
+    @Test func aBrowserSignsInOnceWithTheQueryTokenAndKeepsACookie() async throws {
+        try await TestGateway.with { (gateway) async throws in
             try await seed(gateway)
-            var browser = Browser(gateway)
+            var browser = Browser(gateway, signedIn: false)
             let anonymous = try await browser.get("/")
             #expect(anonymous.status == 401)
             #expect(anonymous.text.contains("Sign-in needed"))
@@ -207,14 +205,19 @@ struct UITests {
             #expect(try await browser.get("/?token=wrong").status == 401)
             #expect(browser.cookie == nil)
 
-            let signedIn = try await browser.get("/?token=secret")
-            #expect(signedIn.status == 200)
-            #expect(signedIn.rows.contains { $0.contains("badge-merge") })
-            let setCookie = try #require(signedIn.headers["Set-Cookie"].first)
+            // The token leaves the address bar: a redirect to the same page, other parameters kept.
+            let signIn = try await browser.get("/?tab=identified&token=\(TestGateway.adminToken)&type=track")
+            #expect(signIn.status == 303)
+            #expect(signIn.headers["Location"].first == "/?tab=identified&type=track")
+            let setCookie = try #require(signIn.headers["Set-Cookie"].first)
             #expect(setCookie.hasPrefix("switchyard_admin="))
             #expect(setCookie.contains("HttpOnly"))
             #expect(setCookie.contains("SameSite=Strict"))
             #expect(setCookie.contains("Path=/"))
+            #expect(!setCookie.contains("Secure"), "plain HTTP: a Secure cookie would never come back")
+            let signedIn = try await browser.get("/")
+            #expect(signedIn.status == 200)
+            #expect(signedIn.rows.contains { $0.contains("badge-merge") })
 
             // The cookie alone now opens every page, and is not set again.
             let later = try await browser.get("/people/user-1")
@@ -229,11 +232,10 @@ struct UITests {
         }
     }
 
-    @Test func withATokenForgedOrForeignCookiesAreRefusedAndBearerStillWorks() async throws {
-        try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: secret") }) {
-            (gateway) async throws in
-            var browser = Browser(gateway)
-            _ = try await browser.get("/?token=secret")
+    @Test func forgedOrForeignCookiesAreRefusedAndBearerStillWorks() async throws {
+        try await TestGateway.with { (gateway) async throws in
+            var browser = Browser(gateway, signedIn: false)
+            _ = try await browser.get("/?token=\(TestGateway.adminToken)")
             let good = try #require(browser.cookie)
             let value = good.dropFirst("switchyard_admin=".count)
             let parts = value.split(separator: ".")
@@ -247,21 +249,20 @@ struct UITests {
                 #expect(response.status == 401, "\(cookie)")
             }
             let bearer = try await gateway.send(
-                "/destinations", method: .GET, headers: [("Authorization", "Bearer secret")], auth: nil)
+                "/destinations", method: .GET, headers: [("Authorization", "Bearer \(TestGateway.adminToken)")], auth: nil)
             #expect(bearer.status == 200)
         }
     }
 
     @Test func aSessionFromAnotherTokenIsNotAccepted() async throws {
-        let cookie = try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: first") }
-        ) {
+        let cookie = try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, adminToken: "first-token") }) {
             (gateway) async throws in
-            var browser = Browser(gateway)
-            _ = try await browser.get("/?token=first")
+            var browser = Browser(gateway, signedIn: false)
+            _ = try await browser.get("/?token=first-token")
             return browser.cookie
         }
         let stale = try #require(cookie)
-        try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: second") }) {
+        try await TestGateway.with(yaml: { TestGateway.yaml(directory: $0, adminToken: "second-token") }) {
             (gateway) async throws in
             let response = try await gateway.send("/", method: .GET, headers: [("Cookie", stale)], auth: nil)
             #expect(response.status == 401)
@@ -272,23 +273,27 @@ struct UITests {
         ("127.0.0.1:8080", 200), ("localhost:8080", 200), ("LOCALHOST", 200), ("[::1]:8080", 200),
         ("127.1.2.3", 200), ("evil.example:8080", 403), ("127.0.0.1.evil.example", 403), ("[2001:db8::1]", 403),
     ])
-    func withoutATokenOnlyLoopbackHostNamesAreServed(host: String, status: Int) async throws {
+    func fromThisMachineOnlyLoopbackHostNamesAreServed(host: String, status: Int) async throws {
+        // DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 talks to us under its own name.
         try await TestGateway.with { (gateway) async throws in
-            let response = try await gateway.send("/", method: .GET, headers: [("Host", host)], auth: nil)
-            #expect(response.status == status)
-            // The JSON API keeps its loopback-only rule and no Host rule: scripts call it by any name.
-            let api = try await gateway.send("/api/activity", method: .GET, headers: [("Host", host)], auth: nil)
-            #expect(api.status == 200)
+            for path in ["/", "/api/activity", "/metrics"] {
+                let response = try await gateway.admin(path, headers: [("Host", host)])
+                #expect(response.status == status, "\(path)")
+            }
+            // A reverse proxy passing the public Host says so with X-Forwarded-For, and the token decides.
+            let proxied = try await gateway.admin(
+                "/api/activity", headers: [("Host", host), ("X-Forwarded-For", "203.0.113.7")])
+            #expect(proxied.status == 200)
         }
     }
 
     @Test func aSessionCookieExpiresAfterTwelveHours() async throws {
         let clock = ManualWallClock(Timestamp(iso8601: "2026-11-28T10:00:00Z")!)  // a valid literal
         try await TestGateway.with(
-            yaml: { TestGateway.yaml(directory: $0, extra: "  admin_token: secret") }, clock: clock
+            clock: clock
         ) { (gateway) async throws in
-            var browser = Browser(gateway)
-            _ = try await browser.get("/?token=secret")
+            var browser = Browser(gateway, signedIn: false)
+            _ = try await browser.get("/?token=\(TestGateway.adminToken)")
             #expect(try #require(browser.cookie).isEmpty == false)
             clock.advance(by: .seconds(11 * 3600))
             #expect(try await browser.get("/").status == 200)
@@ -321,13 +326,13 @@ struct UITests {
                 #expect(refused.status == 403)
                 #expect(refused.text.contains("reload the page"))
             }
-            #expect(try await gateway.send("/api/people/user-1", method: .GET).status == 200, "nothing erased")
+            #expect(try await gateway.admin("/api/people/user-1").status == 200, "nothing erased")
 
             let replay = try await browser.post("/destinations/hook/replay", [])
             #expect(replay.status == 403)
             // A token of another session is refused too.
-            var other = Browser(gateway)
-            _ = try await other.get("/")
+            var other = Browser(gateway, signedIn: false)
+            _ = try await other.get("/?token=\(TestGateway.adminToken)")
             #expect(try await other.post("/destinations/hook/replay", [("csrf", token)]).status == 403)
             #expect(try await gateway.status("hook")?["dead_lettered"] == 4, "nothing replayed")
             #expect(receiver.requests.count == 4)
@@ -347,13 +352,13 @@ struct UITests {
             #expect(confirm.text.contains("This person has 1 anonymous id."))
             let final = try #require(confirm.form(action: "/people/user-1/erase"))
             #expect(final.contains(#"name="confirm" value="yes""#))
-            #expect(try await gateway.send("/api/people/user-1", method: .GET).status == 200, "asking erases nothing")
+            #expect(try await gateway.admin("/api/people/user-1").status == 200, "asking erases nothing")
 
             let done = try await browser.post(
                 "/people/user-1/erase", [("csrf", try #require(confirm.csrf)), ("confirm", "yes")])
             #expect(done.status == 200)
             #expect(done.text.contains("3 events deleted"))
-            #expect(try await gateway.send("/api/people/user-1", method: .GET).status == 404)
+            #expect(try await gateway.admin("/api/people/user-1").status == 404)
             #expect(try await browser.get("/people/user-1").status == 404)
             let log = try await browser.get("/")
             #expect(log.rows.contains { $0.contains("badge-erasure") })
@@ -456,11 +461,17 @@ struct UITests {
 }
 
 /// A small browser: keeps the session cookie, does not follow redirects, reads forms and table rows.
+/// Signed in, it also sends the admin token as a bearer header (as a script would); signed out, it has
+/// only what a `?token=` sign-in gives it.
 struct Browser {
     let base: String
     var cookie: String?
+    let bearer: String?
 
-    init(_ gateway: TestGateway) { base = gateway.baseURL }
+    init(_ gateway: TestGateway, signedIn: Bool = true) {
+        base = gateway.baseURL
+        bearer = signedIn ? TestGateway.adminToken : nil
+    }
 
     /// Its own client, because the shared one follows redirects and the tests look at the 303 itself.
     static let client = HTTPClient(
@@ -480,6 +491,7 @@ struct Browser {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.body = .bytes(ByteBuffer(string: body))

@@ -8,14 +8,20 @@
 /// text. Plain syscalls rather than FileHandle: the warehouse must know that `fsync` of a file and of its
 /// folder succeeded, and must create files exclusively (`O_EXCL`).
 enum POSIXFiles {
-    /// Creates `path` and any missing parents (`mkdir -p`); a component that exists but is not a folder
-    /// is an error.
-    static func makeDirectories(_ path: String) throws {
+    /// Creates `path` and any missing parents (`mkdir -p`) with `mode`; a component that exists but is not
+    /// a folder is an error. Existing folders keep their mode.
+    static func makeDirectories(_ path: String, mode: Int) throws {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             if !prefix.isEmpty && prefix != "/" { prefix += "/" }
             prefix += component
-            if mkdir(prefix, 0o755) == 0 { continue }
+            if mkdir(prefix, mode_t(mode & 0o777)) == 0 {
+                // Exactly `mode`, whatever the process umask took away.
+                guard chmod(prefix, mode_t(mode & 0o777)) == 0 else {
+                    throw WarehouseError.writeFailed("setting the mode of folder", path: prefix, errno: errno)
+                }
+                continue
+            }
             let code = errno
             guard code == EEXIST else { throw WarehouseError.writeFailed("creating folder", path: prefix, errno: code) }
             guard isDirectory(prefix) else {
@@ -29,10 +35,16 @@ enum POSIXFiles {
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Opens a new file for writing; fails if it exists.
-    static func createExclusive(_ path: String) throws -> Int32 {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    /// Opens a new file for writing with permissions exactly `mode`; fails if it exists.
+    static func createExclusive(_ path: String, mode: Int) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode & 0o777))
         guard fd >= 0 else { throw WarehouseError.writeFailed("creating file", path: path, errno: errno) }
+        guard fchmod(fd, mode_t(mode & 0o777)) == 0 else {
+            let code = errno
+            _ = closeQuietly(fd)
+            removeQuietly(path)
+            throw WarehouseError.writeFailed("setting the mode of file", path: path, errno: code)
+        }
         return fd
     }
 

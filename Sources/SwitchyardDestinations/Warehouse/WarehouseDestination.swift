@@ -86,7 +86,7 @@ public actor WarehouseDestination: Destination {
         self.logger = logger
         executor = BlockingIOExecutor(label: "switchyard.warehouse.\(context.name)")
         commitInterval = max(settings.rotateMaxAge / 4, .milliseconds(100))
-        try POSIXFiles.makeDirectories(root)
+        try POSIXFiles.makeDirectories(root, mode: settings.folderMode)
         guard POSIXFiles.isWritableDirectory(root) else {
             throw WarehouseError.writeFailed("writing into folder", path: root, errno: EACCES)
         }
@@ -181,7 +181,9 @@ public actor WarehouseDestination: Destination {
         if let file = files[folder] { return file }
         let now = clock.now()
         let stem = "\(now.milliseconds)-\(nodeComponent)-\(Self.randomHex())"
-        let file = try WarehouseFile(root: root, folder: folder, stem: stem, openedAt: now)
+        let file = try WarehouseFile(
+            root: root, folder: folder, stem: stem, openedAt: now, fileMode: settings.fileMode,
+            folderMode: settings.folderMode)
         files[folder] = file
         return file
     }
@@ -278,8 +280,8 @@ public actor WarehouseDestination: Destination {
         writer.raw("]}\n")
         let directory = root + "/_manifests"
         let temporary = directory + "/." + stem + ".json.tmp"
-        try POSIXFiles.makeDirectories(directory)
-        let descriptor = try POSIXFiles.createExclusive(temporary)
+        try POSIXFiles.makeDirectories(directory, mode: settings.folderMode)
+        let descriptor = try POSIXFiles.createExclusive(temporary, mode: settings.fileMode)
         _ = POSIXFiles.tryLock(descriptor)  // as for data files: tells other nodes' cleanup it is live
         do {
             try writer.bytes.withUnsafeBytes { bytes in

@@ -44,18 +44,18 @@ final class WarehouseFile {
     static let suffix = ".ndjson.gz"
 
     /// Creates the folder if needed and the hidden temporary file (exclusively).
-    init(root: String, folder: String, stem: String, openedAt: Timestamp) throws {
+    init(root: String, folder: String, stem: String, openedAt: Timestamp, fileMode: Int, folderMode: Int) throws {
         self.folder = folder
         self.stem = stem
         self.openedAt = openedAt
         let directory = root + "/" + folder
         temporaryPath = directory + "/." + stem + Self.suffix + ".tmp"
         finalPath = directory + "/" + stem + Self.suffix
-        try POSIXFiles.makeDirectories(directory)
+        try POSIXFiles.makeDirectories(directory, mode: folderMode)
         compressor = CompressionAlgorithm.gzip().compressor
         try compressor.startStream()
         output = ByteBufferAllocator().buffer(capacity: Self.flushThreshold * 2)
-        let descriptor = try POSIXFiles.createExclusive(temporaryPath)
+        let descriptor = try POSIXFiles.createExclusive(temporaryPath, mode: fileMode)
         // Marks the file as live for other nodes' start-up cleanup. Without lock support that cleanup
         // falls back to the file's age, so a failure here is no reason to refuse writing.
         _ = POSIXFiles.tryLock(descriptor)

@@ -13,13 +13,13 @@ struct AdminDestinationsController: Sendable {
     func addRoutes(to group: RouterGroup<GatewayRequestContext>) {
         group.get("destinations") { _, _ in try await list() }
         group.get("destinations/:name/dead-letters") { request, context in
-            try await deadLetters(request, name: try context.parameters.require("name"))
+            try await deadLetters(request, name: try AdminPath.parameter("name", context.parameters))
         }
         group.post("destinations/:name/replay") { request, context in
-            try await replay(request, name: try context.parameters.require("name"))
+            try await replay(request, name: try AdminPath.parameter("name", context.parameters))
         }
         group.post("destinations/:name/enable") { _, context in
-            let name = try context.parameters.require("name")
+            let name = try AdminPath.parameter("name", context.parameters)
             try known(name)
             try await storeCall { try await delivery.enable(name) }
             return Response.json(Array(#"{"enabled":true}"#.utf8))
@@ -101,12 +101,7 @@ struct AdminDestinationsController: Sendable {
             }
             replayRequest = .range(from: start, to: end)
         } else if let ids = json["ids"] {
-            guard let list = ids.arrayValue, let numbers = Optional(list.compactMap { $0.doubleValue.map { Int64($0) } }),
-                numbers.count == list.count
-            else {
-                throw GatewayError(.badRequest, code: "invalid_ids", message: "ids must be an array of dead letter ids")
-            }
-            replayRequest = .deadLetters(ids: numbers)
+            replayRequest = .deadLetters(ids: try Self.deadLetterIds(ids))
         } else if json.objectValue != nil, json["dead_letters"] == nil || json["dead_letters"] == true {
             replayRequest = .deadLetters(ids: nil)
         } else {
@@ -116,6 +111,33 @@ struct AdminDestinationsController: Sendable {
         }
         let count = try await storeCall { try await delivery.replay(replayRequest, to: name) }
         return Response.json(Array("{\"replayed\":\(count)}".utf8))
+    }
+
+    /// The `ids` of a replay body: an array of whole numbers that fit a dead letter id (1 to 2^63 − 1).
+    /// `1e300`, `1.5`, `-1` or a string is `400 invalid_ids`, never a trapping conversion.
+    static func deadLetterIds(_ value: JSONValue) throws -> [Int64] {
+        guard let list = value.arrayValue else {
+            throw GatewayError(.badRequest, code: "invalid_ids", message: "ids must be an array of dead letter ids")
+        }
+        return try list.enumerated().map { index, item in
+            guard let id = deadLetterId(item) else {
+                throw GatewayError(
+                    .badRequest, code: "invalid_ids",
+                    message: "ids[\(index)] is not a dead letter id: ids are whole numbers from 1 to 9223372036854775807")
+            }
+            return id
+        }
+    }
+
+    static func deadLetterId(_ value: JSONValue) -> Int64? {
+        guard case .number(let text) = value else { return nil }
+        // Plain digits are the usual form; `Int64(_:)` of text returns nil out of range, never traps.
+        if let exact = Int64(text) { return exact > 0 ? exact : nil }
+        // `1e3` or `2.0` still name a whole number; `Int64(exactly:)` is nil for fractions, 1e300 and inf.
+        guard let double = Double(text), double.isFinite, let whole = Int64(exactly: double), whole > 0 else {
+            return nil
+        }
+        return whole
     }
 
     func known(_ name: String) throws {

@@ -23,20 +23,20 @@ struct AdminIdentityController: Sendable {
             return try await page(scope, request)
         }
         group.get("people/:userId") { _, context in
-            let userId = try context.parameters.require("userId")
+            let userId = try AdminPath.parameter("userId", context.parameters)
             guard let person = try await storeCall({ try await store.person(userId) }) else {
                 throw GatewayError(.notFound, code: "unknown_person", message: "no person with this user id")
             }
             return Response.json(Self.json(person).bytes)
         }
         group.get("people/:userId/activity") { request, context in
-            try await page(.person(userId: try context.parameters.require("userId")), request)
+            try await page(.person(userId: try AdminPath.parameter("userId", context.parameters)), request)
         }
         group.get("anonymous/:anonymousId/activity") { request, context in
-            try await page(.anonymousId(try context.parameters.require("anonymousId")), request)
+            try await page(.anonymousId(try AdminPath.parameter("anonymousId", context.parameters)), request)
         }
         group.delete("people/:userId") { _, context in
-            let userId = try context.parameters.require("userId")
+            let userId = try AdminPath.parameter("userId", context.parameters)
             let deleted = try await erase(userId)
             let body: JSONValue = [
                 "erased": .bool(deleted != nil), "events_deleted": .number(String(deleted ?? 0)), "suppressed": true,
@@ -44,7 +44,7 @@ struct AdminIdentityController: Sendable {
             return Response.json(body.bytes)
         }
         group.post("people/:userId/unsuppress") { _, context in
-            let userId = try context.parameters.require("userId")
+            let userId = try AdminPath.parameter("userId", context.parameters)
             let lifted = try await storeCall { try await store.unsuppress(userId) }
             return Response.json(JSONValue.object(JSONObject([("unsuppressed", .bool(lifted))])).bytes)
         }

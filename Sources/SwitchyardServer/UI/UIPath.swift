@@ -34,7 +34,4 @@ enum UIPath {
         }
         return out
     }
-
-    /// A path parameter as the client meant it: the router hands segments over still percent-encoded.
-    static func decode(_ segment: String) -> String { segment.removingPercentEncoding ?? segment }
 }

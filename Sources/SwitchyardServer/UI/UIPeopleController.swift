@@ -79,6 +79,6 @@ struct UIPeopleController: Sendable {
 
     /// A path parameter, percent-decoded: ids are arbitrary strings and links encode them.
     static func parameter(_ name: String, _ context: UIRequestContext) throws -> String {
-        UIPath.decode(try context.parameters.require(name))
+        try AdminPath.parameter(name, context.parameters)
     }
 }

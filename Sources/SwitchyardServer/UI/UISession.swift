@@ -6,8 +6,7 @@ import SwitchyardCore
 /// A browser session of the web UI: the `switchyard_admin` cookie and the CSRF token derived from it.
 ///
 /// The cookie value is `<issued seconds>.<random nonce>.<HMAC>`; only this gateway (or one with the same
-/// `server.admin_token`) can mint one, so with a token configured a valid cookie proves that the browser
-/// once presented the token. The CSRF token is a second HMAC over the same nonce: every form carries it
+/// admin token) can mint one, so a valid cookie proves that the browser once presented the token. The CSRF token is a second HMAC over the same nonce: every form carries it
 /// and every POST must send it back, which a cross-site page cannot read.
 struct UISession: Sendable, Equatable {
     /// Name of the cookie, HttpOnly and SameSite=Strict.
@@ -22,16 +21,17 @@ struct UISession: Sendable, Equatable {
     /// True when minted for this request: the response must set the cookie.
     var isNew: Bool
 
-    /// The `Set-Cookie` value for a new session.
-    func cookie(maxAge: Int) -> Cookie {
+    /// The `Set-Cookie` value for a new session; `secure` when the browser reached us over HTTPS, so the
+    /// cookie is never sent over plain HTTP afterwards.
+    func cookie(maxAge: Int, secure: Bool) -> Cookie {
         Cookie(
-            name: Self.cookieName, value: cookieValue, maxAge: maxAge, path: "/", httpOnly: true, sameSite: .strict)
+            name: Self.cookieName, value: cookieValue, maxAge: maxAge, path: "/", secure: secure, httpOnly: true,
+            sameSite: .strict)
     }
 }
 
-/// Mints and checks UI sessions. Keyed from `server.admin_token` when one is set (sessions survive a
-/// restart and die when the token changes), or from random bytes per process without one (loopback mode:
-/// a restart only asks the browser to load the page again before posting).
+/// Mints and checks UI sessions, keyed from the admin token: sessions survive a restart and die when the
+/// token changes.
 struct UISessionKeys: Sendable {
     /// How long a session cookie is honoured: a copied cookie does not outlive a working day.
     static let lifetime: Duration = .seconds(12 * 3600)
@@ -39,14 +39,10 @@ struct UISessionKeys: Sendable {
     private let key: SymmetricKey
     private let clock: any WallClock
 
-    init(adminToken: String?, clock: any WallClock) {
-        if let adminToken {
-            key = HKDF<SHA256>.deriveKey(
-                inputKeyMaterial: SymmetricKey(data: Array(adminToken.utf8)),
-                info: Array("switchyard ui session v1".utf8), outputByteCount: 32)
-        } else {
-            key = SymmetricKey(size: .bits256)
-        }
+    init(adminToken: String, clock: any WallClock) {
+        key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: Array(adminToken.utf8)),
+            info: Array("switchyard ui session v1".utf8), outputByteCount: 32)
         self.clock = clock
     }
 

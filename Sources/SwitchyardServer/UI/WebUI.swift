@@ -9,22 +9,22 @@ import SwitchyardStore
 ///
 /// Reads the same sources as the JSON API, through its controllers, rather than calling it over HTTP.
 /// Every route runs in a `UIRequestContext` behind three middlewares, outermost first: HTML error pages,
-/// `AdminAuthMiddleware` (bearer, `?token=`, or the session cookie; loopback only without a token), and
+/// `AdminAuthMiddleware` (bearer, `?token=` sign-in, or the session cookie; from any address), and
 /// `UISessionMiddleware` (the session cookie and the CSRF check of every POST).
 struct WebUI: Sendable {
     let identity: AdminIdentityController
     let destinations: AdminDestinationsController
-    let adminToken: String?
+    let access: AdminAccess
     let renderer: UIRenderer
     let sessions: UISessionKeys
 
     /// Loads the bundled templates; throws when they are missing or do not parse.
-    init(store: any EventStore, delivery: DeliveryService, clock: any WallClock, adminToken: String?) throws {
+    init(store: any EventStore, delivery: DeliveryService, clock: any WallClock, access: AdminAccess) throws {
         identity = AdminIdentityController(store: store, clock: clock)
         destinations = AdminDestinationsController(delivery: delivery)
-        self.adminToken = adminToken
+        self.access = access
         renderer = try UIRenderer.bundled()
-        sessions = UISessionKeys(adminToken: adminToken, clock: clock)
+        sessions = UISessionKeys(adminToken: access.token, clock: clock)
     }
 
     func addRoutes(to router: Router<GatewayRequestContext>) {
@@ -37,7 +37,7 @@ struct WebUI: Sendable {
         }
         let group = router.group(context: UIRequestContext.self)
             .add(middleware: UIErrorPageMiddleware(renderer: renderer))
-            .add(middleware: AdminAuthMiddleware(token: adminToken, browser: sessions))
+            .add(middleware: AdminAuthMiddleware(access: access, browser: sessions))
             .add(middleware: UISessionMiddleware(keys: sessions))
         UIActivityController(identity: identity, renderer: renderer).addRoutes(to: group)
         UIPeopleController(identity: identity, renderer: renderer).addRoutes(to: group)
