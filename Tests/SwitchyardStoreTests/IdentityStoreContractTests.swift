@@ -401,4 +401,20 @@ extension IdentityStoreContractTests {
             #expect(reports.counted.value == 1)
         }
     }
+
+    /// A shared device sending each event under another user id makes one refusal entry per event; they are
+    /// purged with the events of their time instead of growing the activity log for ever. Merges stay.
+    @Test(arguments: StoreContractTests.backends)
+    func refusalEntriesArePurgedWithTheEventsOfTheirTime(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("i1", .identify, userId: "u1", anonymousId: "shared"))
+            _ = try await store.append(
+                (0..<20).map { Self.event("s\($0)", userId: "stranger-\($0)", anonymousId: "shared", at: 1) }, dedupeWindow: .seconds(3600))
+            #expect(try await entries(store, .anonymousId("shared")).filter { $0.kind == .mergeRefused }.count == 20)
+            let day = Duration.seconds(86_400)
+            _ = try await store.purge(now: Self.t0 + .seconds(86_400 * 2), anonymousTTL: day, identifiedTTL: day, holdTTLs: [:])
+            let kept = try await entries(store, .anonymousId("shared"))
+            #expect(kept.map(\.kind) == [.anonymousMerge])
+        }
+    }
 }

@@ -17,9 +17,4 @@ public enum MessageRewrite {
         writer.raw(Array(rest))
         return writer.bytes
     }
-
-    /// The traits object of an identify's message, or an empty object.
-    public static func traits(of body: [UInt8]) -> JSONObject {
-        (try? JSONValue.parse(body))?["traits"]?.objectValue ?? JSONObject()  // a stored body is valid JSON
-    }
 }

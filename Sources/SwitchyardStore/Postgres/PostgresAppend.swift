@@ -26,7 +26,7 @@ final class PostgresAppend {
     var owners: [String: (userId: String?, mergedAt: Int64)] = [:]
     /// How many anonymous ids each person has (for `max_anonymous_ids`).
     var anonymousIdCounts: [String: Int] = [:]
-    /// Persons' traits as identify calls of this transaction left them; `dirtyTraits` are written by `flush`.
+    /// Persons' traits as identify calls of this transaction left them; `dirtyTraits` are written by `writeTraits`.
     /// A storm of identifies for one person costs one read of its traits and one write per flush.
     var personTraits: [String: TraitsMerge] = [:]
     var dirtyTraits: Set<String> = []
@@ -103,6 +103,7 @@ final class PostgresAppend {
             results.append(.stored(sequence: sequence))
         }
         try await flush()
+        try await writeTraits()  // after flush: it inserts the persons these update
         return results
     }
 
@@ -120,27 +121,32 @@ final class PostgresAppend {
                 """, logger)
             pendingPersons = []
         }
-        if !dirtyTraits.isEmpty {
-            var users: [String] = []
-            var written: [ByteBuffer] = []
-            for userId in dirtyTraits {
-                guard var traits = personTraits[userId] else { continue }  // dirty ones are cached
-                let dropped = traits.takeDroppedKeys()  // kept cached: each dropped key is counted once
-                if dropped > 0 { droppedTraits[userId, default: 0] += dropped }
-                personTraits[userId] = traits
-                users.append(userId)
-                written.append(ByteBuffer(bytes: traits.json))
-            }
-            dirtyTraits = []
-            try await connection.run(
-                """
-                UPDATE persons p SET traits = t.traits
-                FROM unnest(\(users)::text[], \(written)::bytea[]) AS t(u, traits)
-                WHERE p.user_id = t.u
-                """, logger)
-        }
         if !pendingEvents.isEmpty { try await insertPendingEvents() }
         try await flushMerges()
+    }
+
+    /// Writes the traits identify calls changed: at the end of the transaction and before an alias (which
+    /// reads and rewrites persons' traits), not at every flush — a refusal flushes, and a batch alternating
+    /// identifies and refusals would otherwise write a person's 64 KB of traits once per event.
+    func writeTraits() async throws {
+        guard !dirtyTraits.isEmpty else { return }
+        var users: [String] = []
+        var written: [ByteBuffer] = []
+        for userId in dirtyTraits {
+            guard var traits = personTraits[userId] else { continue }  // dirty ones are cached
+            let dropped = traits.takeDroppedKeys()  // kept cached: each dropped key is counted once
+            if dropped > 0 { droppedTraits[userId, default: 0] += dropped }
+            personTraits[userId] = traits
+            users.append(userId)
+            written.append(ByteBuffer(bytes: traits.json))
+        }
+        dirtyTraits = []
+        try await connection.run(
+            """
+            UPDATE persons p SET traits = t.traits
+            FROM unnest(\(users)::text[], \(written)::bytea[]) AS t(u, traits)
+            WHERE p.user_id = t.u
+            """, logger)
     }
 
     func insertPendingEvents() async throws {
@@ -294,7 +300,7 @@ final class PostgresAppend {
         persons = []
         owners = [:]
         anonymousIdCounts = [:]
-        personTraits = [:]  // callers flush first, so none is dirty
+        personTraits = [:]  // callers write traits first, so none is dirty
     }
 
     // MARK: Identity (the rules of SQLiteIdentity)
@@ -396,6 +402,7 @@ final class PostgresAppend {
 
     /// `alias`: `previousId` is an anonymous id (merge it), or a known user id (two identified users).
     func alias(previousId: String, userId: String, event: NewEvent, sequence: Int64) async throws {
+        try await writeTraits()  // a person merge reads and rewrites stored traits; the caller flushed the persons
         defer { clearMemo() }  // aliases rewrite who is who
         let previous = try await canonical(previousId)
         let user = try await canonical(userId)

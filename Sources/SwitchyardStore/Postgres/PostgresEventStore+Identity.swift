@@ -189,6 +189,21 @@ extension PostgresEventStore {
                 if removed < chunk { break }
             }
         }
+        // Refusal entries are written per refused event (a shared device, a placeholder id, senders of random
+        // user ids): they go with the events of their time, or the log would grow without bound. Merges and
+        // erasures stay, bounded by the identities they record.
+        let refusalCutoff = (now - identifiedTTL).milliseconds
+        while true {
+            let removed = try await connection("purging merge refusals") { connection, logger in
+                try await connection.count(
+                    """
+                    DELETE FROM activity WHERE id IN (
+                        SELECT id FROM activity WHERE kind = \(ActivityEntry.Kind.mergeRefused.rawValue)
+                            AND at < \(refusalCutoff) LIMIT \(chunk))
+                    """, logger)
+            }
+            if removed < chunk { break }
+        }
         for (destination, ttl) in holdTTLs {
             let expired = try await transaction("expiring holds of \(destination)") { connection, logger in
                 // Holds whose event is gone (retention, erasure) expire with them.

@@ -177,6 +177,21 @@ extension SQLiteEventStore {
             report.identifiedEvents += removed
             if removed < chunk { break }
         }
+        // Refusal entries are written per refused event (a shared device, a placeholder id, senders of random
+        // user ids): they go with the events of their time, or the log would grow without bound. Merges and
+        // erasures stay, bounded by the identities they record.
+        while true {
+            let removed = try await write("purging merge refusals") { db in
+                try db.execute(
+                    sql: """
+                        DELETE FROM activity WHERE id IN (
+                            SELECT id FROM activity WHERE kind = ? AND at < ? LIMIT ?)
+                        """,
+                    arguments: [ActivityEntry.Kind.mergeRefused.rawValue, (now - identifiedTTL).milliseconds, chunk])
+                return db.changesCount
+            }
+            if removed < chunk { break }
+        }
         for (destination, ttl) in holdTTLs {
             let expired = try await write("expiring holds of \(destination)") { db in
                 // Holds whose event is gone (retention, erasure) expire with them.
