@@ -28,9 +28,13 @@ public struct IdentitySettings: Sendable {
     /// `max_anonymous_ids`: most anonymous ids per person; further merges are refused; default 100,
     /// at least 1.
     public var maxAnonymousIDs: Int
+    /// `max_traits`: most trait keys kept per person (and per anonymous id); keys past it are dropped
+    /// and counted; default 1,000, at least 1. Stored traits are also capped at 64 KB.
+    public var maxTraits: Int
 
     static let keys: Set<String> = [
         "enabled", "anonymous_ttl", "late_window", "allow_user_merge", "merge_on_any_event", "blocked_ids", "max_anonymous_ids",
+        "max_traits",
     ]
 
     /// Creates identity settings; every default is the one documented on its property.
@@ -41,7 +45,8 @@ public struct IdentitySettings: Sendable {
         allowUserMerge: Bool = false,
         mergeOnAnyEvent: Bool = true,
         blockedIDs: [String] = IdentitySettings.defaultBlockedIDs,
-        maxAnonymousIDs: Int = 100
+        maxAnonymousIDs: Int = 100,
+        maxTraits: Int = 1000
     ) {
         self.enabled = enabled
         self.anonymousTTL = anonymousTTL
@@ -50,6 +55,7 @@ public struct IdentitySettings: Sendable {
         self.mergeOnAnyEvent = mergeOnAnyEvent
         self.blockedIDs = blockedIDs
         self.maxAnonymousIDs = maxAnonymousIDs
+        self.maxTraits = maxTraits
     }
 
     init(_ mapping: ConfigMapping) throws {
@@ -69,7 +75,8 @@ public struct IdentitySettings: Sendable {
             allowUserMerge: try mapping.bool("allow_user_merge", default: defaults.allowUserMerge),
             mergeOnAnyEvent: try mapping.bool("merge_on_any_event", default: defaults.mergeOnAnyEvent),
             blockedIDs: try mapping.stringList("blocked_ids", default: defaults.blockedIDs),
-            maxAnonymousIDs: try mapping.int("max_anonymous_ids", default: defaults.maxAnonymousIDs, in: 1...Int.max)
+            maxAnonymousIDs: try mapping.int("max_anonymous_ids", default: defaults.maxAnonymousIDs, in: 1...Int.max),
+            maxTraits: try mapping.int("max_traits", default: defaults.maxTraits, in: 1...1_000_000)
         )
     }
 }

@@ -19,9 +19,19 @@ public struct ServerSettings: Sendable {
     public var commitQueue: Int
     /// `shutdown_grace`: how long shutdown waits for in-flight work; default `10s`.
     public var shutdownGrace: Duration
+    /// `max_pending_bytes`: bytes of events waiting for the group commit past which ingest answers `429`;
+    /// default `64MiB`, at least 1 KiB. Bounds the commit queue's memory whatever the events' sizes.
+    public var maxPendingBytes: Int
+    /// `max_connections`: open client connections past which new ones are closed at once; default
+    /// 4,096, at least 1.
+    public var maxConnections: Int
+    /// `timeouts`: how long a client may take to send a request head and body, and stay idle between
+    /// requests.
+    public var timeouts: ServerTimeouts
 
     static let keys: Set<String> = [
         "listen", "admin_token", "cors_origins", "limits", "dedupe_window", "max_pending_events", "shutdown_grace",
+        "max_pending_bytes", "max_connections", "timeouts",
     ]
 
     /// Creates server settings; every default is the one documented on its property.
@@ -32,7 +42,10 @@ public struct ServerSettings: Sendable {
         limits: IngestLimits = IngestLimits(),
         dedupeWindow: Duration = .seconds(24 * 3600),
         commitQueue: Int = 50_000,
-        shutdownGrace: Duration = .seconds(10)
+        shutdownGrace: Duration = .seconds(10),
+        maxPendingBytes: Int = 64 << 20,
+        maxConnections: Int = 4096,
+        timeouts: ServerTimeouts = ServerTimeouts()
     ) {
         self.listen = listen
         self.adminToken = adminToken
@@ -41,6 +54,9 @@ public struct ServerSettings: Sendable {
         self.dedupeWindow = dedupeWindow
         self.commitQueue = commitQueue
         self.shutdownGrace = shutdownGrace
+        self.maxPendingBytes = maxPendingBytes
+        self.maxConnections = maxConnections
+        self.timeouts = timeouts
     }
 
     init(_ mapping: ConfigMapping) throws {
@@ -67,8 +83,18 @@ public struct ServerSettings: Sendable {
             limits: try IngestLimits(mapping.mapping("limits")),
             dedupeWindow: try mapping.duration("dedupe_window", default: defaults.dedupeWindow),
             commitQueue: try mapping.int("max_pending_events", default: defaults.commitQueue, in: 1...Int.max),
-            shutdownGrace: try mapping.duration("shutdown_grace", default: defaults.shutdownGrace)
+            shutdownGrace: try mapping.duration("shutdown_grace", default: defaults.shutdownGrace),
+            maxPendingBytes: try Self.pendingBytes(mapping, default: defaults.maxPendingBytes),
+            maxConnections: try mapping.int("max_connections", default: defaults.maxConnections, in: 1...1_000_000),
+            timeouts: try ServerTimeouts(mapping.mapping("timeouts"))
         )
+    }
+
+    static func pendingBytes(_ mapping: ConfigMapping, default defaultValue: Int) throws -> Int {
+        guard let node = mapping["max_pending_bytes"] else { return defaultValue }
+        let size = try node.size()
+        guard size.bytes >= 1024 else { throw node.expected("a size of at least 1KiB, like 64MiB") }
+        return size.bytes
     }
 
     /// `*`, or `scheme://host[:port]` with an http(s) scheme, a trailing `/` dropped; `nil` otherwise.
@@ -83,5 +109,45 @@ public struct ServerSettings: Sendable {
             !authority.contains(where: { $0 == "/" || $0 == "?" || $0 == "#" || $0 == "@" || $0.isWhitespace })
         else { return nil }
         return trimmed
+    }
+}
+
+/// `server.timeouts`: deadlines that keep slow or silent clients from holding connections (slowloris).
+public struct ServerTimeouts: Sendable, Equatable {
+    /// `head`: from the first byte of a request (or the connection's start) to the end of its head;
+    /// default `10s`. Past it the connection gets `408` and is closed (quietly when not one byte came).
+    public var head: Duration
+    /// `body`: from the end of the head to the end of the body; default `30s`. Past it, `408` and close.
+    public var body: Duration
+    /// `idle`: how long a keep-alive connection may wait for its next request; default `60s`.
+    public var idle: Duration
+
+    static let keys: Set<String> = ["head", "body", "idle"]
+
+    public init(head: Duration = .seconds(10), body: Duration = .seconds(30), idle: Duration = .seconds(60)) {
+        self.head = head
+        self.body = body
+        self.idle = idle
+    }
+
+    /// The accepted range of each timeout. Zero would close every connection at once (or, read as "no
+    /// limit", bring slowloris back); past an hour a deadline no longer protects anything.
+    static let range: ClosedRange<Duration> = .milliseconds(1)...Duration.seconds(3600)
+
+    init(_ mapping: ConfigMapping) throws {
+        try mapping.rejectUnknownKeys(allowed: Self.keys)
+        let defaults = ServerTimeouts()
+        self.init(
+            head: try Self.timeout(mapping, "head", default: defaults.head),
+            body: try Self.timeout(mapping, "body", default: defaults.body),
+            idle: try Self.timeout(mapping, "idle", default: defaults.idle)
+        )
+    }
+
+    static func timeout(_ mapping: ConfigMapping, _ key: String, default defaultValue: Duration) throws -> Duration {
+        guard let node = mapping[key] else { return defaultValue }
+        let duration = try node.duration()
+        guard range.contains(duration) else { throw node.expected("a duration from 1ms to 1h, like 10s") }
+        return duration
     }
 }

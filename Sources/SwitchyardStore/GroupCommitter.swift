@@ -10,8 +10,10 @@ import Synchronization
 /// queueing requests behind the running commit and committing them together gets 25–35× that
 /// (`perf-notes.md`). `append` returns only after the commit that holds its events is on disk.
 ///
-/// Memory is bounded: when more than `maxPendingEvents` are queued or being committed, or the store has
-/// grown past `maxDiskBytes`, `append` fails at once with `.backpressure` (ingest answers `429`).
+/// Memory is bounded: when more than `maxPendingEvents` events or `maxPendingBytes` bytes of event bodies
+/// are queued or being committed, or the store has grown past `maxDiskBytes`, `append` fails at once with
+/// `.backpressure` (ingest answers `429`). Counting bytes matters because events differ in size by
+/// three orders of magnitude: 50,000 events of 32 KB would be 1.6 GB.
 ///
 /// Run it as a `Service`; on graceful shutdown it commits what is queued, refuses new work with
 /// `.shuttingDown` and returns.
@@ -35,6 +37,8 @@ public final class GroupCommitter: Service, Sendable {
         var queue: [Pending] = []
         /// Events queued or inside the running commit.
         var inFlightEvents = 0
+        /// Their bodies' bytes.
+        var inFlightBytes = 0
         var writer: CheckedContinuation<Void, Never>?
         var accepting = true
         var overDiskBudget = false
@@ -43,6 +47,7 @@ public final class GroupCommitter: Service, Sendable {
     let store: any EventLogAppending
     let dedupeWindow: Duration
     let maxPendingEvents: Int
+    let maxPendingBytes: Int
     let maxDiskBytes: Int64
     let logger: Logger
     let state = Mutex(State())
@@ -53,13 +58,15 @@ public final class GroupCommitter: Service, Sendable {
     /// - Parameter onCommit: called after each successful commit with the highest sequence it stored, so
     ///   delivery wakes without polling.
     public init(
-        store: any EventLogAppending, dedupeWindow: Duration, maxPendingEvents: Int, maxDiskBytes: Int64,
-        logger: Logger, metrics: any MetricsFactory, onCommit: @escaping @Sendable (Int64) -> Void = { _ in }
+        store: any EventLogAppending, dedupeWindow: Duration, maxPendingEvents: Int, maxPendingBytes: Int = 64 << 20,
+        maxDiskBytes: Int64, logger: Logger, metrics: any MetricsFactory,
+        onCommit: @escaping @Sendable (Int64) -> Void = { _ in }
     ) {
         self.onCommit = onCommit
         self.store = store
         self.dedupeWindow = dedupeWindow
         self.maxPendingEvents = maxPendingEvents
+        self.maxPendingBytes = maxPendingBytes
         self.maxDiskBytes = maxDiskBytes
         self.logger = logger
         batchSize = Recorder(label: "switchyard_commit_batch_events", factory: metrics)
@@ -69,6 +76,7 @@ public final class GroupCommitter: Service, Sendable {
     /// Stores `events` durably, sharing the commit with concurrent callers.
     public func append(_ events: [NewEvent]) async throws(Failure) -> [AppendResult] {
         if events.isEmpty { return [] }
+        let bytes = events.reduce(0) { $0 + $1.body.count }
         if state.withLock({ $0.overDiskBudget }) {
             // Only commits refresh the flag; while refusing, look again so freed space reopens ingest.
             let usage = await store.diskUsage()
@@ -90,8 +98,12 @@ public final class GroupCommitter: Service, Sendable {
                     guard state.inFlightEvents == 0 || state.inFlightEvents + events.count <= maxPendingEvents else {
                         return .fail(.backpressure(reason: "the commit queue is full"))
                     }
+                    guard state.inFlightBytes == 0 || state.inFlightBytes + bytes <= maxPendingBytes else {
+                        return .fail(.backpressure(reason: "the commit queue is full (server.max_pending_bytes)"))
+                    }
                     state.queue.append(Pending(events: events, continuation: continuation))
                     state.inFlightEvents += events.count
+                    state.inFlightBytes += bytes
                     if let writer = state.writer {
                         state.writer = nil
                         return .wake(writer)
@@ -180,6 +192,7 @@ public final class GroupCommitter: Service, Sendable {
         let usage = await store.diskUsage()
         state.withLock { state in
             state.inFlightEvents -= events.count
+            state.inFlightBytes -= events.reduce(0) { $0 + $1.body.count }
             state.overDiskBudget = usage > maxDiskBytes
         }
         switch outcome {

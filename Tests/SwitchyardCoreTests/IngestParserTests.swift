@@ -174,9 +174,9 @@ import Testing
     }
 
     @Test func enforcesSizeAndCountLimits() {
-        let small = IngestParser(rules: IngestRules(maxEventBytes: 100, maxRequestBytes: 1000, maxBatchEvents: 2))
-        let big = #"{"userId":"u","event":"e","properties":{"p":"\#(String(repeating: "x", count: 200))"}}"#
-        #expect(throws: IngestRejection(.eventTooLarge, "the event is 248 bytes; the limit is 100")) {
+        let small = IngestParser(rules: IngestRules(maxEventBytes: 300, maxRequestBytes: 1000, maxBatchEvents: 2))
+        let big = #"{"userId":"u","event":"e","properties":{"p":"\#(String(repeating: "x", count: 400))"}}"#
+        #expect(throws: IngestRejection(.eventTooLarge, "the event is 448 bytes; the limit is 300")) {
             try small.parse(Array(big.utf8), endpoint: .single(.track), receivedAt: now, clientIP: nil)
         }
         let three = #"{"batch":[{"type":"track","userId":"u","event":"e"},{"type":"track","userId":"u","event":"e"},{"type":"track","userId":"u","event":"e"}]}"#

@@ -132,7 +132,7 @@ struct IngestTests {
             let response = try await gateway.post("/v1/batch", body)
             #expect(response.status == 200)
             let json = try #require(response.json)
-            #expect(json["success"] == false)
+            #expect(json["success"] == true)  // SPEC §2 rev. 2026-12-03: true whenever the status is 200
             #expect(json["stored"] == 2)
             #expect(json["rejected"]?.arrayValue?.map { $0["index"] } == [1, 3])
             #expect(json["rejected"]?.arrayValue?.map { $0["error"] } == ["missing_event", "missing_id"])

@@ -19,6 +19,9 @@ public struct IngestRejection: Error, Sendable, Equatable, CustomStringConvertib
         case eventTooLarge = "event_too_large"
         case requestTooLarge = "request_too_large"
         case tooManyEvents = "too_many_events"
+        case duplicateKey = "duplicate_key"
+        case invalidUnicode = "invalid_unicode"
+        case invalidNumber = "invalid_number"
     }
 
     public var code: Code

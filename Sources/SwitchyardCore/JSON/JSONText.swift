@@ -33,7 +33,7 @@ public enum JSONText {
             case UInt8(ascii: "u"):
                 var code = hex4(bytes, index)
                 index += 4
-                if (0xD800...0xDBFF).contains(code), index + 5 < inner.upperBound + 1,
+                if (0xD800...0xDBFF).contains(code), index + 5 < inner.upperBound,
                     bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
                 {
                     let low = hex4(bytes, index + 2)
@@ -50,6 +50,20 @@ public enum JSONText {
         }
         scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars)
         return String(scalars)
+    }
+
+    /// The decoded UTF-8 bytes of the string literal spanning `range` (validated): its inner bytes when
+    /// it has no escape, so comparing keys costs no decoding in the common case.
+    public static func decodedKey(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [UInt8] {
+        let inner = UnsafeBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
+        if !inner.contains(UInt8(ascii: "\\")) { return Array(inner) }
+        return Array(decodeString(bytes, range).utf8)
+    }
+
+    /// Whether the string literal spanning `range` contains an escape.
+    @inlinable
+    public static func hasEscape(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        UnsafeBufferPointer(rebasing: bytes[range]).contains(UInt8(ascii: "\\"))
     }
 
     static func hex4(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> UInt32 {

@@ -12,21 +12,34 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
+    /// The first instant ISO-8601 text with a four-digit year can name: 0001-01-01T00:00:00.000Z.
+    public static let earliest = Timestamp(milliseconds: -62_135_596_800_000)
+    /// The last: 9999-12-31T23:59:59.999Z.
+    public static let latest = Timestamp(milliseconds: 253_402_300_799_999)
+
+    /// Whether the instant can be written as ISO-8601 text with a four-digit year (years 0001–9999).
+    public var isRepresentable: Bool { self >= Self.earliest && self <= Self.latest }
+
+    // Saturating: a duration from the config or a stored value can be far larger than any real date.
     public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
-        Timestamp(milliseconds: lhs.milliseconds + rhs.milliseconds)
+        Timestamp(milliseconds: lhs.milliseconds.saturatingAdd(rhs.milliseconds))
     }
 
     public static func - (lhs: Timestamp, rhs: Duration) -> Timestamp {
-        Timestamp(milliseconds: lhs.milliseconds - rhs.milliseconds)
+        Timestamp(milliseconds: lhs.milliseconds.saturatingSubtract(rhs.milliseconds))
     }
 
-    public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration { .milliseconds(lhs.milliseconds - rhs.milliseconds) }
+    public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration {
+        .milliseconds(lhs.milliseconds.saturatingSubtract(rhs.milliseconds))
+    }
 
     /// ISO-8601 text, always UTC with milliseconds: `2026-11-29T05:25:25.000Z`.
     public var description: String { iso8601 }
 
+    /// Instants outside years 0001–9999 (never accepted at ingest) are written as the nearest of those.
     public var iso8601: String {
         var bytes = [UInt8](repeating: 0, count: 24)
+        let milliseconds = min(max(self.milliseconds, Self.earliest.milliseconds), Self.latest.milliseconds)
         let days = floorDiv(milliseconds, 86_400_000)
         let msOfDay = milliseconds - days * 86_400_000
         let (year, month, day) = Self.civil(fromDays: days)
@@ -58,7 +71,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public var utcDate: String { String(iso8601.prefix(10)) }
 
     /// Parses ISO-8601 date-time text: `YYYY-MM-DD[T ]HH:MM[:SS[.fff…]][Z|±HH:MM|±HHMM]`.
-    /// Text without a zone is read as UTC. Returns nil for anything else.
+    /// Text without a zone is read as UTC. Returns nil for anything else, including instants outside
+    /// years 0001–9999 once the zone is applied. Total and linear in the text's length.
     public init?(iso8601 text: String) {
         var text = text
         guard let value = text.withUTF8({ Self.parse($0) }) else { return nil }
@@ -126,8 +140,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60,
             second < 61
         else { return nil }
+        guard year >= 1 else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
-        return ((days * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 + min(second, 59) * 1000 + millis
+        let value = ((days * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 + min(second, 59) * 1000 + millis
+        guard Timestamp(milliseconds: value).isRepresentable else { return nil }
+        return value
     }
 
     static func daysIn(month: Int64, year: Int64) -> Int64 {
@@ -166,16 +183,40 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
 
 extension Duration {
-    /// Whole milliseconds, truncated.
+    /// Whole milliseconds, truncated; saturates at `Int64`'s bounds (about 292 million years).
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return seconds.saturatingMultiply(1000).saturatingAdd(attoseconds / 1_000_000_000_000_000)
     }
 
-    /// Whole nanoseconds, truncated (metrics timers, NIO time amounts, token buckets).
+    /// Whole nanoseconds, truncated (metrics timers, NIO time amounts, token buckets); saturates at
+    /// `Int64`'s bounds (about 292 years).
     public var wholeNanoseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        return seconds.saturatingMultiply(1_000_000_000).saturatingAdd(attoseconds / 1_000_000_000)
+    }
+}
+
+extension Int64 {
+    /// `self + other`, clamped to `Int64`'s range instead of trapping.
+    @inlinable
+    public func saturatingAdd(_ other: Int64) -> Int64 {
+        let (value, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : value
+    }
+
+    /// `self - other`, clamped to `Int64`'s range instead of trapping.
+    @inlinable
+    public func saturatingSubtract(_ other: Int64) -> Int64 {
+        let (value, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other < 0 ? .max : .min) : value
+    }
+
+    /// `self * other`, clamped to `Int64`'s range instead of trapping.
+    @inlinable
+    public func saturatingMultiply(_ other: Int64) -> Int64 {
+        let (value, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? ((self < 0) == (other < 0) ? .max : .min) : value
     }
 }
 

@@ -78,23 +78,31 @@ struct IngestController: Sendable {
 
         let body = try await readBody(request)
         let receivedAt = clock.now()
-        let parsed: ParsedIngest
+        // Validate and find the write key first; normalising (and its allocations) waits for a known source.
+        let scanned: IngestBody
         do {
-            parsed = try parser.parse(
-                body, endpoint: endpoint, receivedAt: receivedAt, clientIP: context.remoteAddress?.ipAddress)
+            scanned = try parser.scan(body)
         } catch {
             metrics.rejected(source: sourceName, code: error.code.rawValue, count: 1)
             throw GatewayError.ingest(error)
         }
-
         if source == nil {
-            guard let key = parsed.writeKey, let found = sources.source(writeKey: key) else {
+            guard let key = scanned.writeKey, let found = sources.source(writeKey: key) else {
                 throw GatewayError.unauthorized
             }
             source = found
             sourceName = found.name
         }
         guard let source else { throw GatewayError.unauthorized }
+
+        let parsed: ParsedIngest
+        do {
+            parsed = try parser.parse(
+                scanned, endpoint: endpoint, receivedAt: receivedAt, clientIP: context.remoteAddress?.ipAddress)
+        } catch {
+            metrics.rejected(source: sourceName, code: error.code.rawValue, count: 1)
+            throw GatewayError.ingest(error)
+        }
 
         for (_, rejection) in parsed.rejected {
             metrics.rejected(source: source.name, code: rejection.code.rawValue, count: 1)
@@ -134,7 +142,8 @@ struct IngestController: Sendable {
             return Response.json(Array(#"{"success":true}"#.utf8))
         }
         var writer = JSONWriter()
-        writer.raw("{\"success\":false,\"error\":\"partial_batch\",\"message\":")
+        // `success` is true whenever the status is 200: the valid events are stored (SPEC §2).
+        writer.raw("{\"success\":true,\"message\":")
         writer.string("\(parsed.rejected.count) of \(parsed.rejected.count + events.count) events were rejected; the others were stored")
         writer.raw(",\"stored\":")
         writer.integer(events.count)
@@ -174,6 +183,8 @@ struct IngestController: Sendable {
                     .badRequest, code: "invalid_gzip", message: "the body is not valid \(encoding) data")
             }
         }
+        // The decompressor's limit is on its output buffer, which it may round up; the rule is on the bytes.
+        guard buffer.readableBytes <= limit else { throw tooLarge }
         return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 
