@@ -5,10 +5,10 @@
   (``.messages(**fields)``: whole stored messages, context included).
 - ``Gateway``: the real ``.build/debug/switchyard serve`` (or ``$SWITCHYARD_BINARY``) with a config in
   a tmp dir: ``server.cors_origins`` = the site's origin, SQLite under the dir, source ``website``
-  with write key ``browser-key``, no admin token (the admin API answers loopback), a webhook
+  with write key ``browser-key``, admin token ``ADMIN_TOKEN`` (always required), a webhook
   destination to a ``Capture``. ``.stop()`` sends SIGTERM and waits; ``.start()`` starts it again on
   the same port and data. ``.activity(tab)``, ``.anonymous_activity(id)``, ``.admin(path)`` query the
-  admin API.
+  admin API; ``.get(path)`` sends the admin token unless ``token=False``.
 - ``BrowserSetup``: a WebDriver, the site, the gateway and the capture together; ``open(page)`` waits
   for the client, ``wait_for_events`` / ``wait_for_message`` wait for what the gateway stored or
   delivered, failing with the browser console and the gateway log.
@@ -39,6 +39,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WRITE_KEY = "browser-key"
+ADMIN_TOKEN = "browser-admin-token-0123456789"
 SOURCE_NAME = "website"
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
 INSTALL_HINT = ("apt-get install -y chromium chromium-driver && python3 -m pip install selenium "
@@ -196,6 +197,7 @@ class Gateway:
         self.config_path.write_text(
             "server:\n"
             f"  listen: 127.0.0.1:{self.port}\n"
+            f"  admin_token: {ADMIN_TOKEN}\n"
             f"  cors_origins: [{json.dumps(self.cors_origin)}]\n"
             "storage:\n"
             f"  sqlite: {json.dumps(str(self.directory / 'data' / 'switchyard.db'))}\n"
@@ -255,9 +257,13 @@ class Gateway:
     def log_text(self, last: int = 40) -> str:
         return "\n".join(self.log[-last:])
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """GET ``path``; returns (status, lowercased headers, body)."""
-        request = urllib.request.Request(self.url + path, headers=headers or {})
+    def get(self, path: str, headers: dict[str, str] | None = None, token: bool = True
+            ) -> tuple[int, dict[str, str], bytes]:
+        """GET ``path`` (with the admin token as a bearer header unless ``token`` is false); returns
+        (status, lowercased headers, body)."""
+        all_headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if token else {}
+        all_headers.update(headers or {})
+        request = urllib.request.Request(self.url + path, headers=all_headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
@@ -265,7 +271,7 @@ class Gateway:
             return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
     def admin(self, path: str) -> Any:
-        """GET an admin API path (loopback, no token) and return its JSON; fails on a non-200."""
+        """GET an admin API path with the admin token and return its JSON; fails on a non-200."""
         status, _, body = self.get(path)
         assert status == 200, f"GET {path} answered {status}: {body[:300]!r}"
         return json.loads(body)

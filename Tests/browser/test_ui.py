@@ -1,7 +1,8 @@
 """The web UI (``/``, ``/people/…``, ``/anonymous/…``, ``/destinations…``) in headless Chromium against
 the real gateway (fixtures in conftest.py, helpers in browser_harness.py).
 
-The gateway runs without an admin token, so the UI answers loopback clients; its one webhook
+The browser signs in once with ``/?token=`` (the gateway redirects to the page without it and keeps
+an HttpOnly session cookie), as an operator opening the logged sign-in URL does; the gateway's one webhook
 destination posts to a ``Receiver`` whose answer the test programs (400 to dead-letter, then 200 to
 accept the replay). Screenshots of every page go to ``Tests/artifacts/ui-*.png``.
 """
@@ -18,7 +19,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from browser_harness import REPO_ROOT, WRITE_KEY, Gateway, wait_until
+from browser_harness import ADMIN_TOKEN, REPO_ROOT, WRITE_KEY, Gateway, wait_until
 
 ARTIFACTS = REPO_ROOT / "Tests" / "artifacts"
 
@@ -94,8 +95,11 @@ def ui_gateway(tmp_path: Path, receiver: Receiver) -> Iterable[Gateway]:
 
 @pytest.fixture
 def ui(browser: Any, ui_gateway: Gateway) -> Any:
-    """The browser, sized like a laptop screen."""
+    """The browser, sized like a laptop screen, signed in to the UI with the admin token."""
     browser.set_window_size(1440, 900)
+    browser.get(f"{ui_gateway.url}/?token={ADMIN_TOKEN}")
+    assert "token=" not in browser.current_url, "the sign-in redirect drops the token from the address"
+    assert any(c["name"] == "switchyard_admin" and c.get("httpOnly") for c in browser.get_cookies())
     return browser
 
 
