@@ -110,6 +110,15 @@ struct HostileJSONTests {
         #expect(stored.objectValue?.members.filter { $0.key == "userId" }.count == 1)
     }
 
+    /// Unknown top-level keys are stored decoded: the warehouse drops a sender's `resolvedUserId` by its
+    /// bytes, and `"resolvedUser\u0049d"` would otherwise give its rows two of them.
+    @Test func unknownTopLevelKeysAreStoredDecoded() throws {
+        let event = try #require(try parse(#"{"userId":"u","event":"e","resolvedUser\u0049d":"x","a\"b":1}"#).events.first)
+        let text = String(decoding: event.body, as: UTF8.self)
+        #expect(text.contains(#""resolvedUserId":"x""#))
+        #expect(text.contains(#""a\"b":1"#))
+    }
+
     @Test func anEscapedWriteKeyIsFoundAndRemoved() throws {
         let body = try parser.scan(Array(#"{"write\u004bey":"k","userId":"u","event":"e"}"#.utf8))
         #expect(body.writeKey == "k")

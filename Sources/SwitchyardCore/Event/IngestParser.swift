@@ -509,8 +509,14 @@ struct EventNormaliser: ~Copyable {
         if let range = fields.name { copy(member: "name", range, into: &out) }
         for member in fields.passthrough {
             out.comma()
-            out.raw(slice(member.key))
-            out.raw(":")
+            // Top-level keys are stored decoded, so code downstream that looks for a key by its bytes
+            // (the warehouse drops a sender's `resolvedUserId`) sees what every JSON reader sees.
+            if JSONText.hasEscape(bytes, member.key) {
+                out.key(JSONText.decodeString(bytes, member.key))
+            } else {
+                out.raw(slice(member.key))
+                out.raw(":")
+            }
             out.raw(slice(member.value))
         }
         if let properties { copy(member: "properties", properties, into: &out) }

@@ -357,7 +357,9 @@ public actor WarehouseDestination: Destination {
             guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true,
                 let modified = values.contentModificationDate
             else { continue }
-            let idle = now - Timestamp(milliseconds: Int64(modified.timeIntervalSince1970 * 1000))
+            // A file time is whatever `touch` set; an absurd one must not trap (it counts as long idle).
+            let modifiedMilliseconds = Int64(exactly: (modified.timeIntervalSince1970 * 1000).rounded(.down)) ?? 0
+            let idle = now - Timestamp(milliseconds: modifiedMilliseconds)
             let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
             guard descriptor >= 0 else { continue }
             defer { POSIXFiles.closeQuietly(descriptor) }
