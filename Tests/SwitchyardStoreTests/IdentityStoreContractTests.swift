@@ -417,4 +417,27 @@ extension IdentityStoreContractTests {
             #expect(kept.map(\.kind) == [.anonymousMerge])
         }
     }
+
+    /// Clients can give one person any number of user ids (`alias` of a known user to a new id). Erasing the
+    /// person removes and suppresses every one of them, in statements whose number does not grow with the ids.
+    @Test(arguments: StoreContractTests.backends)
+    func erasingAPersonWithManyUserIdsRemovesAndSuppressesEachOfThem(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("p", .identify, userId: "p", anonymousId: "device"))
+            _ = try await store.append(
+                (0..<300).map { Self.event("al\($0)", .alias, userId: "alias-\($0)", previousId: "p", at: 1) }, dedupeWindow: .seconds(3600))
+            _ = try await store.append((0..<300).map { Self.event("t\($0)", userId: "alias-\($0)", at: 2) }, dedupeWindow: .seconds(3600))
+            _ = try await append(store, Self.event("other", userId: "someone-else", at: 2))
+            #expect(try await store.events(after: 0, limit: 1000).filter { $0.resolvedUserId == "p" }.count == 601)
+            #expect(try await store.erase("alias-7", at: Self.t0 + .seconds(3)) == 601)
+            #expect(try await store.events(after: 0, limit: 1000).map(\.event.messageId) == ["other"])
+            #expect(try await store.person("p") == nil)
+            #expect(try await append(store, Self.event("again-1", userId: "alias-299", at: 4)) == [.suppressed])
+            #expect(try await append(store, Self.event("again-2", userId: "p", at: 4)) == [.suppressed])
+            guard case .stored = try await append(store, Self.event("fine", userId: "someone-else", at: 4)).first else {
+                Issue.record("another person's event was suppressed")
+                return
+            }
+        }
+    }
 }

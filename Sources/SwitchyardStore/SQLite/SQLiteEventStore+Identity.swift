@@ -107,27 +107,33 @@ extension SQLiteEventStore {
             let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM persons WHERE user_id = ?", arguments: [kept]) ?? false
             let userIds = [kept] + (try String.fetchAll(db, sql: "SELECT user_id FROM person_aliases WHERE kept_user_id = ?", arguments: [kept]))
             let anonymousIds = try String.fetchAll(db, sql: "SELECT anonymous_id FROM identities WHERE user_id = ?", arguments: [kept])
-            var deleted = 0
-            for id in userIds {
-                try db.execute(sql: "DELETE FROM events WHERE resolved_user_id = ? OR user_id = ?", arguments: [id, id])
-                deleted += db.changesCount
-                for table in ["replay_queue", "dead_letters"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE resolved_user_id = ? OR user_id = ?", arguments: [id, id])
-                }
-                try db.execute(sql: "DELETE FROM activity WHERE user_id = ? OR merged_user_id = ?", arguments: [id, id])
+            // Set-based: a person can have any number of user ids (aliases are sent by clients), and one
+            // statement per id scanned the tables once per id while holding the writer.
+            let users = Self.jsonArray(userIds)
+            let anonymous = Self.jsonArray(anonymousIds)
+            let inUsers = "IN (SELECT value FROM json_each(?1))"
+            try db.execute(sql: "DELETE FROM events WHERE resolved_user_id \(inUsers) OR user_id \(inUsers)", arguments: [users])
+            var deleted = db.changesCount
+            try db.execute(sql: "DELETE FROM events WHERE anonymous_id IN (SELECT value FROM json_each(?))", arguments: [anonymous])
+            deleted += db.changesCount
+            for table in ["replay_queue", "dead_letters"] {
                 try db.execute(
-                    sql: "INSERT INTO suppressions (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING",
-                    arguments: [id, at.milliseconds])
+                    sql: """
+                        DELETE FROM \(table) WHERE resolved_user_id \(inUsers) OR user_id \(inUsers)
+                            OR anonymous_id IN (SELECT value FROM json_each(?2))
+                        """,
+                    arguments: [users, anonymous])
             }
-            for anonymousId in anonymousIds {
-                try db.execute(sql: "DELETE FROM events WHERE anonymous_id = ?", arguments: [anonymousId])
-                deleted += db.changesCount
-                for table in ["replay_queue", "dead_letters"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE anonymous_id = ?", arguments: [anonymousId])
-                }
-                try db.execute(sql: "DELETE FROM holds WHERE anonymous_id = ?", arguments: [anonymousId])
-                try db.execute(sql: "DELETE FROM activity WHERE anonymous_id = ?", arguments: [anonymousId])
-            }
+            try db.execute(sql: "DELETE FROM holds WHERE anonymous_id IN (SELECT value FROM json_each(?))", arguments: [anonymous])
+            try db.execute(
+                sql: """
+                    DELETE FROM activity WHERE user_id \(inUsers) OR merged_user_id \(inUsers)
+                        OR anonymous_id IN (SELECT value FROM json_each(?2))
+                    """,
+                arguments: [users, anonymous])
+            try db.execute(
+                sql: "INSERT INTO suppressions (user_id, at) SELECT value, ?2 FROM json_each(?1) WHERE true ON CONFLICT (user_id) DO NOTHING",
+                arguments: [users, at.milliseconds])
             try db.execute(sql: "DELETE FROM identities WHERE user_id = ?", arguments: [kept])
             try db.execute(sql: "DELETE FROM person_aliases WHERE kept_user_id = ?", arguments: [kept])
             try db.execute(sql: "DELETE FROM persons WHERE user_id = ?", arguments: [kept])
@@ -136,6 +142,18 @@ extension SQLiteEventStore {
                 arguments: [at.milliseconds, kept, deleted])
             return known ? deleted : nil
         }
+    }
+
+    /// A JSON array of strings, for `json_each(?)`: one bound value whatever the number of ids.
+    static func jsonArray(_ values: [String]) -> String {
+        var writer = JSONWriter(capacity: values.reduce(2) { $0 + $1.utf8.count + 3 })
+        writer.raw("[")
+        for (index, value) in values.enumerated() {
+            if index > 0 { writer.comma() }
+            writer.string(value)
+        }
+        writer.raw("]")
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     public func unsuppress(_ userId: String) async throws(StoreError) -> Bool {
