@@ -11,13 +11,15 @@ import Synchronization
 /// Runs one `DestinationWorker` per enabled destination and answers the admin API's questions about them.
 ///
 /// On graceful shutdown every worker stops after its current request, commits what its destination
-/// delivered and records it; batches waiting for a retry are sent again after the restart.
+/// delivered and records it; batches waiting for a retry are sent again after the restart. A request
+/// still in flight after `server.shutdown_grace` is cancelled, its batch left queued (``ShutdownGrace``).
 public final class DeliveryService: Service, Sendable {
     let workers: [String: DestinationWorker]
     let leases: DeliveryLeases
     let configured: [DestinationSettings]
     public let store: any EventStore
     let sender: HTTPSender
+    let shutdownGrace: ShutdownGrace
     let clock: any WallClock
     let logger: Logger
 
@@ -26,12 +28,15 @@ public final class DeliveryService: Service, Sendable {
     ///   deliver yet); the message names the destination.
     /// - Parameter leaseTTL: how long a node's claim on a destination lasts without a heartbeat
     ///   (`storage.lease_ttl`); a dead node's destinations are taken over after about that long.
+    /// - Parameter shutdownGrace: how long sends in flight may go on after graceful shutdown starts
+    ///   (`server.shutdown_grace`); then they are cancelled and their batches stay queued.
     public init(
         destinations: [DestinationSettings], store: any EventStore, signal: EventLogSignal, nodeId: String,
-        leaseTTL: Duration = .seconds(10), isDefunctNode: @escaping @Sendable (String) -> Bool = { _ in false },
+        leaseTTL: Duration = .seconds(10), shutdownGrace: Duration = .seconds(10), isDefunctNode: @escaping @Sendable (String) -> Bool = { _ in false },
         clock: any WallClock, logger: Logger, metrics: any MetricsFactory
     ) throws {
         let sender = HTTPSender()
+        let grace = ShutdownGrace(grace: shutdownGrace)
         let leases = DeliveryLeases(
             node: nodeId, ttl: leaseTTL, destinations: destinations.filter(\.enabled).count, isDefunct: isDefunctNode)
         var workers: [String: DestinationWorker] = [:]
@@ -55,13 +60,14 @@ public final class DeliveryService: Service, Sendable {
                 anonymous: settings.anonymous)
             workers[settings.name] = DestinationWorker(
                 configuration: configuration, leases: leases, destination: destination, store: store, signal: signal, clock: clock,
-                logger: logger, metrics: DeliveryMetrics(factory: metrics))
+                logger: logger, metrics: DeliveryMetrics(factory: metrics), shutdownGrace: grace)
         }
         self.workers = workers
         self.leases = leases
         configured = destinations
         self.store = store
         self.sender = sender
+        self.shutdownGrace = grace
         self.clock = clock
         self.logger = logger
     }
@@ -69,12 +75,16 @@ public final class DeliveryService: Service, Sendable {
     public func run() async throws {
         // A service that returns early stops the whole gateway, so with nothing to deliver it just waits.
         if workers.isEmpty { try? await gracefulShutdown() }
-        await withTaskGroup(of: Void.self) { group in
-            let all = Array(workers.values)
-            group.addTask { await self.leases.heartbeat(store: self.store, workers: all, logger: self.logger) }
-            for worker in all {
-                group.addTask { await worker.run() }
+        await withTaskGroup(of: Void.self) { outer in
+            outer.addTask { await self.shutdownGrace.expireAfterShutdownAndGrace() }
+            await withTaskGroup(of: Void.self) { group in
+                let all = Array(workers.values)
+                group.addTask { await self.leases.heartbeat(store: self.store, workers: all, logger: self.logger) }
+                for worker in all {
+                    group.addTask { await worker.run() }
+                }
             }
+            outer.cancelAll()  // every worker stopped: the grace timer has nothing left to cut off
         }
         await sender.shutdown()
     }

@@ -67,13 +67,16 @@ final class DestinationWorker: Sendable {
     let clock: any WallClock
     let logger: Logger
     let metrics: DeliveryMetrics
+    /// Cuts off sends still in flight once shutdown has taken `server.shutdown_grace`.
+    let shutdownGrace: ShutdownGrace
     let live: Mutex<Live>
     /// Resumes a disabled worker when an operator re-enables it or queues a replay.
     let wake = EventLogSignal()
 
     init(
         configuration: Configuration, leases: DeliveryLeases, destination: any Destination, store: any EventStore,
-        signal: EventLogSignal, clock: any WallClock, logger: Logger, metrics: DeliveryMetrics
+        signal: EventLogSignal, clock: any WallClock, logger: Logger, metrics: DeliveryMetrics,
+        shutdownGrace: ShutdownGrace = ShutdownGrace(grace: .seconds(10))
     ) {
         self.configuration = configuration
         self.leases = leases
@@ -85,6 +88,7 @@ final class DestinationWorker: Sendable {
         logger[metadataKey: "switchyard.destination"] = "\(configuration.name)"
         self.logger = logger
         self.metrics = metrics
+        self.shutdownGrace = shutdownGrace
         live = Mutex(Live(limiter: configuration.rateLimit.map { TokenBucket(eventsPerSecond: $0) }))
     }
 
@@ -488,7 +492,11 @@ final class DestinationWorker: Sendable {
         while true {
             if isStopping || !holdsLease { return .interrupted }
             await throttle(batch.count)
-            let outcome = await destination.deliver(DeliveryBatch(events: batch.map(\.event), attempt: attempt))
+            let delivery = DeliveryBatch(events: batch.map(\.event), attempt: attempt)
+            // Cut off by the shutdown grace: not recorded, so the batch stays queued for the next start.
+            guard let outcome = await shutdownGrace.runUntilExpired({ await self.destination.deliver(delivery) }) else {
+                return .interrupted
+            }
             switch outcome {
             case .delivered:
                 metrics.delivered(name, batch.count)

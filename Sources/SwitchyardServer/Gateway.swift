@@ -60,7 +60,8 @@ public struct Gateway: Sendable {
         do {
             delivery = try DeliveryService(
                 destinations: config.destinations, store: store, signal: signal, nodeId: nodeId,
-                leaseTTL: config.storage.leaseTTL, isDefunctNode: NodeIdentity.isDefunct, clock: clock,
+                leaseTTL: config.storage.leaseTTL, shutdownGrace: config.server.shutdownGrace,
+                isDefunctNode: NodeIdentity.isDefunct, clock: clock,
                 logger: logger, metrics: factory)
         } catch {
             throw GatewayStartError("\(config.file): \(error)")

@@ -17,17 +17,29 @@ public final class ScriptedHTTPServer: Sendable {
         public var hang: Bool
         /// Answer only after this long (a slow destination).
         public var delay: Duration?
+        /// Send the status, the headers and `body`, then stall before the body ends, until the server
+        /// stops or is reprogrammed (a destination that wedges mid-answer).
+        public var stallBody: Bool
+        /// After `body`, stream this many more bytes (`x`) in 64 KiB chunks (an oversized answer).
+        public var extraBodyBytes: Int
 
-        public init(_ status: Int, headers: [(String, String)] = [], body: String = "", hang: Bool = false, delay: Duration? = nil) {
+        public init(
+            _ status: Int, headers: [(String, String)] = [], body: String = "", hang: Bool = false, delay: Duration? = nil,
+            stallBody: Bool = false, extraBodyBytes: Int = 0
+        ) {
             self.status = status
             self.headers = headers
             self.body = body
             self.hang = hang
             self.delay = delay
+            self.stallBody = stallBody
+            self.extraBodyBytes = extraBodyBytes
         }
 
         public static let ok = Reply(200, body: "{}")
         public static let hangs = Reply(200, hang: true)
+        /// 200 with its headers and the start of a body, then nothing.
+        public static let stallsMidBody = Reply(200, body: #"{"accepted":"#, stallBody: true)
     }
 
     /// A request as received.
@@ -45,7 +57,7 @@ public final class ScriptedHTTPServer: Sendable {
         var script: [Reply]
         var then: Reply
         var requests: [Recorded] = []
-        var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiters: [(id: UUID, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     let state: Locked<State>
@@ -116,7 +128,7 @@ public final class ScriptedHTTPServer: Sendable {
         }
         for waiter in ready { waiter.resume() }
         if let delay = reply.delay { try? await Task.sleep(for: delay) }  // cut short only by shutdown
-        if reply.hang {
+        @Sendable func waitForRelease() async {
             await withCheckedContinuation { continuation in
                 let now = stopped.withLock { $0 }
                 if now {
@@ -126,14 +138,30 @@ public final class ScriptedHTTPServer: Sendable {
                 }
             }
         }
+        if reply.hang { await waitForRelease() }
         var fields = HTTPFields()
         for (name, value) in reply.headers {
             if let field = HTTPField.Name(name) { fields[field] = value }
         }
         fields[.contentType] = "application/json"
-        return Response(
-            status: HTTPResponse.Status(code: reply.status), headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
+        guard reply.stallBody || reply.extraBodyBytes > 0 else {
+            return Response(
+                status: HTTPResponse.Status(code: reply.status), headers: fields,
+                body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
+        }
+        // Streamed (chunked): the head goes out before the body is complete.
+        let streamed = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: reply.body))
+            var remaining = reply.extraBodyBytes
+            let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 65_536)
+            while remaining > 0 {
+                try await writer.write(chunk.getSlice(at: 0, length: min(remaining, chunk.readableBytes)) ?? chunk)
+                remaining -= chunk.readableBytes
+            }
+            if reply.stallBody { await waitForRelease() }
+            try await writer.finish(nil)
+        }
+        return Response(status: HTTPResponse.Status(code: reply.status), headers: fields, body: streamed)
     }
 
     /// Every request received so far, in order.
@@ -145,13 +173,23 @@ public final class ScriptedHTTPServer: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: timeout) }  // a deadline, not a wait for work
             group.addTask {
-                await withCheckedContinuation { continuation in
-                    let ready = self.state.withLock { state -> Bool in
-                        if state.requests.count >= count { return true }
-                        state.waiters.append((count, continuation))
-                        return false
+                // Cancelled when the deadline comes first: the waiter is then removed and resumed.
+                let id = UUID()
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let ready = self.state.withLock { state -> Bool in
+                            if state.requests.count >= count || Task.isCancelled { return true }
+                            state.waiters.append((id, count, continuation))
+                            return false
+                        }
+                        if ready { continuation.resume() }
                     }
-                    if ready { continuation.resume() }
+                } onCancel: {
+                    let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                        return state.waiters.remove(at: index).continuation
+                    }
+                    waiter?.resume()
                 }
             }
             await group.next()

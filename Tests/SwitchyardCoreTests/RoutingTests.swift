@@ -102,6 +102,8 @@ import Testing
         (200, "delivered"), (204, "delivered"), (301, "dead"), (400, "dead"), (401, "dead"), (404, "dead"),
         (408, "retry"), (410, "disable"), (413, "split"), (429, "retry"), (500, "retry"), (501, "dead"),
         (502, "retry"), (503, "retry"), (504, "retry"),
+        // Not a final HTTP status: a broken proxy; sending again may meet a working one.
+        (0, "retry"), (100, "retry"), (199, "retry"), (600, "retry"), (999, "retry"), (-1, "retry"), (Int.max, "retry"),
     ])
     func followsTheDocumentedTable(_ status: Int, _ expected: String) {
         let outcome = HTTPClassification.outcome(status: status, retryAfter: nil)
@@ -119,7 +121,44 @@ import Testing
     @Test func readsRetryAfterSeconds() {
         #expect(HTTPClassification.retryAfter("2") == .seconds(2))
         #expect(HTTPClassification.retryAfter(" 1.5 ") == .milliseconds(1500))
-        #expect(HTTPClassification.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT") == nil)
         #expect(HTTPClassification.retryAfter(nil) == nil)
+    }
+
+    @Test func readsRetryAfterDatesRelativeToNow() {
+        let now = Timestamp(milliseconds: 1_445_412_480_000)  // Wed, 21 Oct 2015 07:28:00 GMT
+        #expect(HTTPClassification.retryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now: now) == .zero)
+        #expect(HTTPClassification.retryAfter("Wed, 21 Oct 2015 07:30:00 GMT", now: now) == .seconds(120))
+        #expect(HTTPClassification.retryAfter("Wednesday, 21-Oct-15 07:29:00 GMT", now: now) == .seconds(60))
+        #expect(HTTPClassification.retryAfter("Wed Oct 21 07:28:30 2015", now: now) == .seconds(30))
+        #expect(HTTPClassification.retryAfter("Tue, 20 Oct 2015 07:28:00 GMT", now: now) == .zero, "a past date: now")
+        #expect(HTTPClassification.retryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now: now) == HTTPClassification.maximumRetryAfter)
+        #expect(HTTPClassification.retryAfter("Wed, 21 Oct 2015 25:00:00 GMT", now: now) == nil)
+    }
+
+    /// SPEC §2: hostile values are ignored or clamped, never trapped on (`Int64(1e300 * 1000)` used to).
+    @Test(arguments: ["1e300", "inf", "-inf", "nan", "-1", "0x10", "1.", ".5", "1,5", "5 s", "", "   "])
+    func ignoresRetryAfterGarbage(_ text: String) {
+        #expect(HTTPClassification.retryAfter(text) == nil)
+    }
+
+    @Test func clampsHugeRetryAfterToTheMaximum() {
+        #expect(HTTPClassification.retryAfter("3601") == HTTPClassification.maximumRetryAfter)
+        #expect(HTTPClassification.retryAfter(String(repeating: "9", count: 60)) == HTTPClassification.maximumRetryAfter)
+        #expect(HTTPClassification.retryAfter(String(repeating: "9", count: 65)) == nil, "over-long text is not read")
+        var generator = SystemRandomNumberGenerator()
+        let policy = RetryPolicy(maxBackoff: .seconds(10))
+        #expect(policy.delay(afterAttempt: 1, retryAfter: HTTPClassification.maximumRetryAfter, using: &generator) == .seconds(300))
+        #expect(policy.delay(afterAttempt: 1, retryAfter: .zero - .seconds(5), using: &generator) == .zero)
+    }
+
+    /// Backoff ceilings never overflow, whatever the attempt count or configured durations.
+    @Test func backoffCeilingsAreTotal() {
+        let huge = RetryPolicy(initialBackoff: .seconds(Int64.max / 2), maxBackoff: .seconds(Int64.max), maxAge: .seconds(1))
+        #expect(huge.ceiling(afterAttempt: Int.max) > .zero)
+        let normal = RetryPolicy()
+        #expect(normal.ceiling(afterAttempt: 1) == .seconds(1))
+        #expect(normal.ceiling(afterAttempt: 5) == .seconds(16))
+        #expect(normal.ceiling(afterAttempt: Int.max) == .seconds(300))
+        #expect(normal.ceiling(afterAttempt: Int.min) == .seconds(1))
     }
 }

@@ -20,4 +20,15 @@ import Testing
         #expect(bucket.take(1, nowNanoseconds: 3_000_000_000) != nil)  // 400 in debt, 300 refilled
         #expect(bucket.take(1, nowNanoseconds: 4_100_000_000) == nil)
     }
+
+    /// Config values are hostile too: `rate_limit: 1e-300` used to trap converting the wait to Int64.
+    @Test(arguments: [1e-300, 5e-324, 1e-9, 1e300, Double.greatestFiniteMagnitude])
+    func anyFiniteRateGivesAWaitInRange(_ rate: Double) {
+        var bucket = TokenBucket(eventsPerSecond: rate)
+        for now: Int64 in [0, 1, Int64.max, 0, Int64.min, Int64.max] {
+            if let wait = bucket.take(Int.max, nowNanoseconds: now) {
+                #expect(wait >= .zero && wait <= .seconds(86_400))
+            }
+        }
+    }
 }

@@ -32,17 +32,22 @@ public struct RetryPolicy: Sendable, Equatable {
 
     /// The upper bound of the wait after `attempt` failed attempts (1-based).
     public func ceiling(afterAttempt attempt: Int) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 40)
-        let initial = Double(initialBackoff.milliseconds)
-        let capped = min(initial * Double(1 << UInt64(exponent)), Double(maxBackoff.milliseconds))
-        return .milliseconds(Int64(capped))
+        // In whole milliseconds, stopping at the maximum before doubling could overflow.
+        let maximum = max(maxBackoff.milliseconds, 0)
+        var ceiling = min(max(initialBackoff.milliseconds, 0), maximum)
+        var doublings = attempt > 1 ? attempt - 1 : 0
+        while doublings > 0, ceiling > 0, ceiling < maximum {
+            ceiling = ceiling > maximum / 2 ? maximum : ceiling * 2
+            doublings -= 1
+        }
+        return .milliseconds(ceiling)
     }
 
     /// How long to wait before the next attempt.
     public func delay(
         afterAttempt attempt: Int, retryAfter: Duration?, using generator: inout some RandomNumberGenerator
     ) -> Duration {
-        if let retryAfter { return min(retryAfter, max(maxBackoff, .seconds(300))) }
+        if let retryAfter { return min(max(retryAfter, .zero), max(maxBackoff, .seconds(300))) }
         let ceiling = ceiling(afterAttempt: attempt).milliseconds
         guard ceiling > 0 else { return .zero }
         return .milliseconds(Int64.random(in: 0...ceiling, using: &generator))

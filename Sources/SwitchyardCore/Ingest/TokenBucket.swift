@@ -5,6 +5,9 @@
 /// bucket holds its events. A batch larger than the whole bucket passes when the bucket is full and
 /// leaves it in debt, so it is not refused forever; the debt is paid before the next request passes.
 public struct TokenBucket: Sendable {
+    /// The longest wait ``take(_:nowNanoseconds:)`` returns: one day.
+    static let longestWaitNanoseconds: Double = 86_400e9
+
     public let rate: Double
     public let capacity: Double
     var tokens: Double
@@ -21,12 +24,16 @@ public struct TokenBucket: Sendable {
     /// - Returns: nil when allowed, else how long until a request would pass.
     public mutating func take(_ count: Int, nowNanoseconds now: Int64) -> Duration? {
         if let last = lastNanoseconds {
-            tokens = min(capacity, tokens + Double(now - last) / 1e9 * rate)
+            // In Double: a clock jump or a huge rate saturates at the capacity instead of overflowing.
+            tokens = min(capacity, tokens + max(0, Double(now) - Double(last)) / 1e9 * rate)
         }
         lastNanoseconds = now
         let needed = min(Double(count), capacity)
         guard tokens >= needed else {
-            return .nanoseconds(Int64(((needed - tokens) / rate * 1e9).rounded(.up)))
+            // A tiny configured rate (`rate_limit: 1e-300`) asks for a wait past any Int64: cap it.
+            let wait = ((needed - tokens) / rate * 1e9).rounded(.up)
+            guard wait.isFinite, wait < Self.longestWaitNanoseconds else { return .nanoseconds(Int64(Self.longestWaitNanoseconds)) }
+            return .nanoseconds(Int64(wait))
         }
         tokens -= Double(count)
         return nil

@@ -118,13 +118,18 @@ public struct AmplitudeAdapter: HTTPDestinationAdapter {
         }
     }
 
-    /// One reason for the dead letters of a 400: `Amplitude rejected N events (HTTP 400): why; why`.
+    /// One reason for the dead letters of a 400: `Amplitude rejected N events (HTTP 400): why; why`. At most
+    /// five distinct reasons are named (the answer is the vendor's, and this text is stored with every
+    /// dead letter), then `and N more`.
     static func rejectionReason(_ reasons: [Int: String], status: Int) -> String {
         var distinct: [String] = []
+        var more = Set<String>()
         for position in reasons.keys.sorted() {
-            if let reason = reasons[position], !distinct.contains(reason) { distinct.append(reason) }
+            guard let reason = reasons[position], !distinct.contains(reason) else { continue }
+            if distinct.count < 5 { distinct.append(reason) } else { more.insert(reason) }
         }
         let noun = reasons.count == 1 ? "event" : "events"
-        return "Amplitude rejected \(reasons.count) \(noun) (HTTP \(status)): " + distinct.joined(separator: "; ")
+        let rest = more.isEmpty ? "" : "; and \(more.count) more"
+        return "Amplitude rejected \(reasons.count) \(noun) (HTTP \(status)): " + distinct.joined(separator: "; ") + rest
     }
 }

@@ -50,7 +50,8 @@ public enum AmplitudeAnswer: Sendable, Equatable {
             } else if let missingField {
                 self = .request(
                     .deadLetterAll(
-                        reason: "Amplitude rejected the request (HTTP 400): missing field \(missingField)", status: 400)
+                        reason: "Amplitude rejected the request (HTTP 400): missing field \(Self.shown(missingField))",
+                        status: 400)
                 )
             } else {
                 let reasons = Self.rejections(body, count: events.count)
@@ -116,10 +117,15 @@ public enum AmplitudeAnswer: Sendable, Equatable {
     /// `{"field": [positions]}` as Amplitude writes these maps (a bare list reads as field `an id`).
     static func fieldPositions(_ value: JSONValue?, count: Int) -> [(String, [Int])] {
         switch value {
-        case .object(let object): return object.members.map { ($0.key, positions($0.value, count: count)) }
+        case .object(let object): return object.members.map { (shown($0.key), positions($0.value, count: count)) }
         case .array: return [("an id", positions(value, count: count))]
         default: return []
         }
+    }
+
+    /// A name taken from Amplitude's answer, as a reason quotes it: at most 64 characters.
+    static func shown(_ name: String) -> String {
+        name.count > 64 ? name.prefix(61) + "..." : name
     }
 
     /// The valid positions in a JSON array of integers, in order, without repeats.

@@ -4,10 +4,22 @@ import NIOCore
 import NIOHTTP1
 import SwitchyardCore
 
-/// The one outbound HTTP client every HTTP destination shares: pooled connections, a timeout per request,
-/// redirects never followed (a webhook receiver moving is an answer to surface, not to chase).
+/// The one outbound HTTP client every HTTP destination shares: pooled connections, redirects never
+/// followed (a webhook receiver moving is an answer to surface, not to chase).
+///
+/// What a destination sends back is untrusted (SPEC §2): the destination's `timeout` bounds the whole
+/// exchange — connecting, sending, the answer's head and its body — and only the first
+/// ``maximumBodyBytes`` of an answer are kept; the rest is not read (the connection is closed instead
+/// of drained, so a never-ending body costs nothing).
 public final class HTTPSender: Sendable {
     let client: HTTPClient
+
+    /// How much of an answer's body is read: enough for every vendor's error report.
+    public static let maximumBodyBytes = 64 * 1024
+
+    /// The longest timeout honoured; longer configured ones are cut to this so deadline arithmetic stays
+    /// in range.
+    static let maximumTimeout: Duration = .seconds(24 * 3600)
 
     public init() {
         var configuration = HTTPClient.Configuration()
@@ -16,20 +28,46 @@ public final class HTTPSender: Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    /// Sends `request`. Throws only when no answer arrived (connection refused, timeout, TLS…).
+    /// Sends `request` and reads the answer, all within `timeout`. Throws only when no whole answer arrived
+    /// in time (connection refused, timeout, TLS, a body cut off…) or the task was cancelled.
     public func send(_ request: OutgoingRequest, timeout: Duration) async throws -> HTTPResult {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method)
         for header in request.headers { outgoing.headers.add(name: header.name, value: header.value) }
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
-        let response = try await client.execute(outgoing, timeout: .nanoseconds(timeout.wholeNanoseconds))
-        // Answers are read for classification only; a huge one is cut rather than held in memory.
-        var body: [UInt8] = []
-        for try await chunk in response.body {
-            if body.count < 1_000_000 { body += chunk.readableBytesView.prefix(1_000_000 - body.count) }
+        let limit = min(max(timeout, .milliseconds(1)), Self.maximumTimeout)
+        let client = client
+        let prepared = outgoing
+        // AsyncHTTPClient's own deadline ends when the head arrives; the race bounds the body too.
+        // Cancelling the exchange cancels its request, which ends a body read that is waiting.
+        return try await withThrowingTaskGroup(of: HTTPResult?.self) { group in
+            group.addTask {
+                let response = try await client.execute(prepared, timeout: .nanoseconds(limit.wholeNanoseconds))
+                let body = try await Self.prefix(of: response.body, upTo: Self.maximumBodyBytes)
+                return HTTPResult(
+                    status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                    body: body)
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw HTTPSenderError.timedOut(limit)
+            }
+            return result
         }
-        return HTTPResult(
-            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: body)
+    }
+
+    /// The first `limit` bytes of `body`. Stops reading there: dropping the rest ends the request.
+    static func prefix(of body: HTTPClientResponse.Body, upTo limit: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for try await chunk in body {
+            bytes += chunk.readableBytesView.prefix(limit - bytes.count)
+            if bytes.count >= limit { break }
+        }
+        return bytes
     }
 
     public func shutdown() async {
@@ -37,3 +75,15 @@ public final class HTTPSender: Sendable {
     }
 }
 
+/// Why an exchange with a destination gave no answer.
+public enum HTTPSenderError: Error, CustomStringConvertible, Equatable {
+    /// The whole exchange, answer body included, took longer than the destination's `timeout`.
+    case timedOut(Duration)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let limit):
+            return "no complete answer within \(limit.configText) (the destination's timeout); raise `timeout` if it is this slow"
+        }
+    }
+}
