@@ -41,6 +41,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WRITE_KEY = "conformance-key"
+# The admin API always needs the token (no loopback exemption); ``request`` sends it.
+ADMIN_TOKEN = "conformance-admin-token-0123"
 SOURCE_NAME = "website"
 
 
@@ -390,6 +392,7 @@ class Gateway:
         config = (
             "server:\n"
             "  listen: 127.0.0.1:0\n"
+            f"  admin_token: {ADMIN_TOKEN}\n"
             "storage:\n"
             f"  sqlite: {json.dumps(str(directory / 'data' / 'switchyard.db'))}\n"
             "sources:\n"
@@ -443,9 +446,12 @@ class Gateway:
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
                 ) -> tuple[int, Any]:
-        """Sends a request to the gateway; returns (status, parsed JSON body or text)."""
+        """Sends a request to the gateway (with the admin token unless ``headers`` bring their own
+        ``Authorization``); returns (status, parsed JSON body or text)."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        all_headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        all_headers.update(headers or {})
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
