@@ -297,12 +297,14 @@ extension IdentityStoreContractTests {
 
     /// Opens `backend` at a fresh location with the drop reports wired in, as the gateway opens it.
     func withReportingStore(
-        _ backend: Backend, identity: IdentityPolicy, _ body: (any EventStore, DropReports) async throws -> Void
+        _ backend: Backend, identity: IdentityPolicy, before prepare: (String) async throws -> Void = { _ in },
+        _ body: (any EventStore, DropReports) async throws -> Void
     ) async throws {
         let (location, cleanup) = try await backend.newLocation()
         let reports = DropReports()
         let store: any EventStore
         do {
+            try await prepare(location)
             if backend.name == "sqlite" {
                 store = try SQLiteEventStore(path: location, identity: identity, traitsDrops: reports.traitsDrops)
             } else {
@@ -438,6 +440,35 @@ extension IdentityStoreContractTests {
                 Issue.record("another person's event was suppressed")
                 return
             }
+        }
+    }
+
+    /// Traits stored under a larger `max_traits` (or before the cap existed) are read through the current cap,
+    /// and the next identify stores them trimmed, the trimmed keys counted.
+    @Test(arguments: StoreContractTests.backends)
+    func traitsStoredOverTheCapAreReadAndRewrittenWithinIt(_ backend: Backend) async throws {
+        var capped = IdentityPolicy()
+        capped.maxTraits = 50
+        let stored = { (location: String) async throws in
+            var larger = IdentityPolicy()
+            larger.maxTraits = 1_000_000
+            let before = try await backend.open(location, larger)
+            let identifies = (0..<4).map { part in
+                let members = (part * 2000..<(part + 1) * 2000).map { #""k\#($0)":0"# }.joined(separator: ",")
+                return Self.identify("old-\(part)", userId: "legacy", at: part, traits: "{\(members)}")
+            }
+            _ = try await before.append(identifies, dedupeWindow: .seconds(3600))
+            #expect(try await before.person("legacy")?.traits.keys.count ?? 0 > 1000, "stored under the larger cap")
+            try await before.close()
+        }
+        try await withReportingStore(backend, identity: capped, before: stored) { store, reports in
+            #expect(try #require(try await store.person("legacy")).traits.keys.count == 50)
+            _ = try await append(store, Self.identify("new", userId: "legacy", at: 10, traits: #"{"k0":1,"fresh":1}"#))
+            let rewritten = try #require(try await store.person("legacy")).traits
+            #expect(rewritten.keys.count == 50)
+            #expect(rewritten["k0"] == .number("1"))
+            #expect(rewritten["fresh"] == nil)
+            #expect(reports.counted.value > 1000)
         }
     }
 }

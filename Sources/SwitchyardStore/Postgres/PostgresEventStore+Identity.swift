@@ -43,7 +43,8 @@ extension PostgresEventStore {
     }
 
     public func person(_ userId: String) async throws(StoreError) -> Person? {
-        try await connection("reading person") { connection, logger in
+        let limits = identity.traitsLimits
+        return try await connection("reading person") { connection, logger in
             let kept = try await Self.keptUserId(connection, logger, userId)
             guard
                 let row = try await connection.rows(
@@ -59,8 +60,11 @@ extension PostgresEventStore {
             let anonymousIds = try await connection.rows(
                 "SELECT anonymous_id FROM identities WHERE user_id = \(kept) ORDER BY merged_at, anonymous_id", logger
             ).map { try $0.decode(String.self) }
+            // Read through the caps: traits stored before them (up to 64 KB of tiny keys) would cost a
+            // quadratic tree build per read.
+            let stored = traitsBytes.readBytes(length: traitsBytes.readableBytes) ?? []  // all readable bytes: cannot fail
             return Person.stored(
-                userId: kept, anonymousIds: anonymousIds, traitsJSON: traitsBytes.readBytes(length: traitsBytes.readableBytes) ?? [],
+                userId: kept, anonymousIds: anonymousIds, traitsJSON: TraitsMerge(stored: stored, limits: limits).json,
                 firstSeen: firstSeen, earliestEvent: earliest, latestEvent: last)
         }
     }

@@ -36,7 +36,8 @@ extension SQLiteEventStore {
     }
 
     public func person(_ userId: String) async throws(StoreError) -> Person? {
-        try await read("reading person") { db in
+        let limits = identity.traitsLimits
+        return try await read("reading person") { db in
             let kept = try String.fetchOne(db, sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?", arguments: [userId]) ?? userId
             guard let row = try Row.fetchOne(db, sql: "SELECT traits, first_seen FROM persons WHERE user_id = ?", arguments: [kept]) else {
                 return nil
@@ -48,8 +49,11 @@ extension SQLiteEventStore {
                 db, sql: "SELECT min(received_at) FROM events WHERE resolved_user_id = ?", arguments: [kept])
             let latest = try Int64.fetchOne(
                 db, sql: "SELECT received_at FROM events WHERE resolved_user_id = ? ORDER BY seq DESC LIMIT 1", arguments: [kept])
+            // Read through the caps: traits stored before them (up to 64 KB of tiny keys) would cost a
+            // quadratic tree build per read.
+            let traits = TraitsMerge(stored: [UInt8](traitsData), limits: limits).json
             return Person.stored(
-                userId: kept, anonymousIds: anonymousIds, traitsJSON: [UInt8](traitsData), firstSeen: row[1],
+                userId: kept, anonymousIds: anonymousIds, traitsJSON: traits, firstSeen: row[1],
                 earliestEvent: earliest, latestEvent: latest)
         }
     }
