@@ -252,6 +252,9 @@ struct AdminAccessTests {
             let whole = try await gateway.admin(
                 "/api/destinations/hook/replay", method: .POST, body: #"{"ids":[1, 2e0, 9223372036854775807]}"#)
             #expect(whole.json == ["replayed": 0])
+            let tooMany = "{\"ids\":[" + Array(repeating: "1", count: 10_001).joined(separator: ",") + "]}"
+            let refused = try await gateway.admin("/api/destinations/hook/replay", method: .POST, body: tooMany)
+            #expect(refused.status == 400 && refused.errorCode == "invalid_ids")
         }
     }
 

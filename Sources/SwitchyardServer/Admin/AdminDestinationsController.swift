@@ -119,6 +119,12 @@ struct AdminDestinationsController: Sendable {
         guard let list = value.arrayValue else {
             throw GatewayError(.badRequest, code: "invalid_ids", message: "ids must be an array of dead letter ids")
         }
+        // One statement per request stays small; more ids take more requests (or `{}` for all of them).
+        guard list.count <= maxReplayIds else {
+            throw GatewayError(
+                .badRequest, code: "invalid_ids",
+                message: "at most \(maxReplayIds) ids per request; send the rest in further requests, or {} to replay all")
+        }
         return try list.enumerated().map { index, item in
             guard let id = deadLetterId(item) else {
                 throw GatewayError(
@@ -128,6 +134,8 @@ struct AdminDestinationsController: Sendable {
             return id
         }
     }
+
+    static let maxReplayIds = 10_000
 
     static func deadLetterId(_ value: JSONValue) -> Int64? {
         guard case .number(let text) = value else { return nil }

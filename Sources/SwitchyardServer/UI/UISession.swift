@@ -77,8 +77,9 @@ struct UISessionKeys: Sendable {
         let body = "\(parts[0]).\(parts[1])"
         guard HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: Array(("session:" + body).utf8), using: key)
         else { return nil }
-        let age = clock.now().milliseconds / 1000 - issued
-        guard age >= -60, age <= Self.lifetime.components.seconds else { return nil }  // a minute of clock skew
+        // Only a cookie we signed gets here, but the arithmetic stays total anyway.
+        let (age, overflow) = (clock.now().milliseconds / 1000).subtractingReportingOverflow(issued)
+        guard !overflow, age >= -60, age <= Self.lifetime.components.seconds else { return nil }  // a minute of skew
         return UISession(cookieValue: cookieValue, csrfToken: mac("csrf:" + body), isNew: false)
     }
 
