@@ -4,7 +4,7 @@ import SwitchyardCore
 /// `maxEvents` or `maxBytes`, or when its oldest event has waited `maxWait`. Adapters may cap these
 /// further at their vendor's limits (e.g. Mixpanel's 2000 events per `/import`).
 public struct BatchSettings: Sendable, Equatable {
-    /// `max_events`: default 100, at least 1. A webhook with 1 sends one JSON object per request.
+    /// `max_events`: default 100, 1 to 100,000. A webhook with 1 sends one JSON object per request.
     public var maxEvents: Int
     /// `max_bytes`: encoded size cap; default `1MiB`, more than 0.
     public var maxBytes: ByteSize
@@ -28,7 +28,8 @@ public struct BatchSettings: Sendable, Equatable {
             throw node.error("must be greater than 0")
         }
         self.init(
-            maxEvents: try mapping.int("max_events", default: defaults.maxEvents, in: 1...Int.max),
+            // Bounded: a round reads max_events × concurrency events into memory.
+            maxEvents: try mapping.int("max_events", default: defaults.maxEvents, in: 1...100_000),
             maxBytes: maxBytes,
             maxWait: try mapping.duration("max_wait", default: defaults.maxWait)
         )

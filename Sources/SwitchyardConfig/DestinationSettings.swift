@@ -17,7 +17,7 @@ public struct DestinationSettings: Sendable {
     public var filter: EventFilterSettings
     /// `batch`: batching limits.
     public var batch: BatchSettings
-    /// `concurrency`: requests in flight at once; default 1, at least 1.
+    /// `concurrency`: requests in flight at once; default 1, 1 to 1000.
     public var concurrency: Int
     /// `rate_limit`: events per second sent at most; `nil` (default) means unlimited. More than 0.
     public var rateLimit: Double?
@@ -96,7 +96,7 @@ public struct DestinationSettings: Sendable {
         let holdTTL = try mapping.duration("hold_ttl", default: .seconds(30 * 86_400))
         let filter = try EventFilterSettings(mapping.mapping("filter"))
         let batch = try BatchSettings(mapping.mapping("batch"))
-        let concurrency = try mapping.int("concurrency", default: 1, in: 1...Int.max)
+        let concurrency = try mapping.int("concurrency", default: 1, in: 1...1000)
         let rateLimit = try mapping.optionalPositiveNumber("rate_limit")
         let retry = try RetrySettings(mapping.mapping("retry"))
         self.init(

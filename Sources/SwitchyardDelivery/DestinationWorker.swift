@@ -40,6 +40,12 @@ final class DestinationWorker: Sendable {
         /// How long an idle worker sleeps before looking at the replay queue again (it wakes at once for
         /// new log events).
         var idlePoll: Duration = .seconds(1)
+
+        /// Events one round reads: `max_events × concurrency`, saturating (the config bounds both).
+        var roundCapacity: Int {
+            let (product, overflow) = maxEvents.multipliedReportingOverflow(by: concurrency)
+            return overflow ? .max : product
+        }
     }
 
     struct Live: Sendable {
@@ -324,7 +330,7 @@ final class DestinationWorker: Sendable {
     /// after `position`.
     func collectRound(after position: Int64) async throws(StoreError) -> Round {
         if let priority = try await priorityRound() { return priority }
-        let capacity = configuration.maxEvents * configuration.concurrency
+        let capacity = configuration.roundCapacity
         var routedEvents: [(event: DeliveryEvent, source: StoredEvent)] = []
         var parked = Pending()
         var scanned = position
@@ -370,7 +376,7 @@ final class DestinationWorker: Sendable {
 
     /// Replays and released holds, which go before the log.
     func priorityRound() async throws(StoreError) -> Round? {
-        let capacity = configuration.maxEvents * configuration.concurrency
+        let capacity = configuration.roundCapacity
         let queued = try await store.replayQueue(of: name, limit: capacity)
         if !queued.isEmpty {
             let entries = queued.compactMap { entry -> (DeliveryEvent, StoredEvent)? in

@@ -250,3 +250,56 @@ import Testing
         #expect(a != b)
     }
 }
+
+/// Config values are hostile too (SPEC §2): absurd numbers, durations and sizes are config errors,
+/// never traps in a later conversion.
+@Suite struct HostileConfigValueTests {
+    func node(_ text: String) -> ConfigNode {
+        ConfigNode(.scalar(text), line: 7, path: "destinations[0].timeout", file: "c.yaml")
+    }
+
+    @Test(arguments: [
+        "99999999999999999d", "36501d", "1e300s", "9999999999999999999999s", "106751991167300d", "2562047788015215h",
+        "9223372036854775807ms", "1e3s", "infs", "NaNs", "0x10s", "1_0000000000000000000000000d",
+    ])
+    func absurdDurationsAreRefused(_ text: String) {
+        #expect(DurationText.parse(text) == nil)
+    }
+
+    @Test func durationsStopAtAHundredYears() throws {
+        #expect(DurationText.parse("36500d") == DurationText.maximum)
+        #expect(DurationText.parse("36499d23h59m59s999ms") != nil)
+        let tooLong = try #require(throws: ConfigError.self) { try node("99999999999999999d").duration() }
+        #expect(
+            tooLong.description
+                == #"c.yaml:7: destinations[0].timeout: expected a duration of at most 100 years (36500d), got "99999999999999999d""#)
+        let notADuration = try #require(throws: ConfigError.self) { try node("1e300s").duration() }
+        #expect(notADuration.description == #"c.yaml:7: destinations[0].timeout: expected a duration like 4h, got "1e300s""#)
+        // The longest accepted duration converts without trapping, on every path a config value takes.
+        let maximum = DurationText.maximum
+        #expect(maximum.wholeNanoseconds > 0 && maximum.milliseconds > 0)
+        #expect((Timestamp(milliseconds: 0) + maximum).milliseconds == maximum.milliseconds)
+        #expect(RetryPolicy(initialBackoff: maximum, maxBackoff: maximum, maxAge: maximum).ceiling(afterAttempt: 1000) == maximum)
+    }
+
+    @Test(arguments: [
+        "99999999999999999999TB", "1e300KB", "9223372036854775807TiB", "18446744073709551616", "8388608TiB",
+        "9223372036854775808", "1.99999999999999999999TiB0", "infKB", "nanB", "-0KB",
+    ])
+    func absurdSizesAreRefused(_ text: String) {
+        #expect(ByteSize(parsing: text) == nil)
+    }
+
+    @Test func absurdNumbersAreConfigErrors() throws {
+        for text in ["99999999999999999999", "-9223372036854775809", "1e300", "0x10", "1.5"] {
+            let error = try #require(throws: ConfigError.self) { try node(text).int() }
+            #expect(error.description.hasPrefix("c.yaml:7: destinations[0].timeout: expected a whole number"))
+        }
+        for text in ["1e400", "-1e400", "nan", "inf", "-0", "0", "-1"] {
+            #expect(throws: ConfigError.self) { try node(text).positiveNumber() }
+        }
+        // Tiny and huge rates are finite and accepted; the token bucket keeps its waits in range.
+        #expect(try node("1e-300").positiveNumber() == 1e-300)
+        #expect(try node("1e300").positiveNumber() == 1e300)
+    }
+}

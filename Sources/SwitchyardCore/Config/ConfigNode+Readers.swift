@@ -114,6 +114,10 @@ extension ConfigNode {
     /// A duration such as `500ms`, `30s`, `5m`, `4h`, `30d` or `1h30m` (see ``DurationText``).
     public func duration() throws -> Duration {
         guard let text = scalarText, let duration = DurationText.parse(text) else {
+            // Name the limit when the text is a duration in form, just too long.
+            if let text = scalarText, DurationText.isTooLong(text) {
+                throw error("expected a duration of at most 100 years (36500d), got \(valueDescription)")
+            }
             throw expected("a duration like 4h")
         }
         return duration

@@ -5,7 +5,7 @@
 /// `m` = minute, `h` = hour, `d` = day (86,400 s; no calendar, no DST). Amounts are whole numbers
 /// (`_` may group digits: `86_400s`). Refused: a bare number (`30`: which unit?), negative amounts,
 /// fractions (write `1500ms`, not `1.5s`), a unit twice or out of order (`30m1h`), spaces, and totals
-/// past about 292 years. `forever` is not a duration; keys that accept it (`identity.late_window`)
+/// past 100 years (`36500d`). `forever` is not a duration; keys that accept it (`identity.late_window`)
 /// check for it before calling ``parse(_:)``.
 public enum DurationText {
     private static let units: [(suffix: String, milliseconds: Int64)] = [
@@ -16,18 +16,33 @@ public enum DurationText {
         ("ms", 1),
     ]
 
-    /// The longest duration accepted, about 292 years; keeps every arithmetic step in `Int64`.
-    private static let maximumMilliseconds: Int64 = Int64.max / 1_000_000
+    /// The longest duration accepted: 100 years. Config values are hostile too (`99999999999999999d`):
+    /// this keeps every later conversion — to nanoseconds, added to a clock reading or a timestamp —
+    /// well inside `Int64`, with room to spare (a hard limit of `Int64.max` nanoseconds is 292 years).
+    public static let maximum: Duration = .seconds(100 * 365 * 86_400)
+    private static let maximumMilliseconds: Int64 = 100 * 365 * 86_400_000
 
     /// Parses `text` (e.g. `4h`, `1h30m`, `500ms`), or returns `nil` when it is not a duration.
     public static func parse(_ text: String) -> Duration? {
+        parse(text, maximum: maximumMilliseconds)
+    }
+
+    /// Whether `text` is written as a duration but is longer than ``maximum`` (`99999999999999999d`), so
+    /// an error can say so rather than ask for a duration.
+    public static func isTooLong(_ text: String) -> Bool {
+        parse(text) == nil && parse(text, maximum: .max, overflowIsTooLong: true) != nil
+    }
+
+    private static func parse(_ text: String, maximum: Int64, overflowIsTooLong: Bool = false) -> Duration? {
         var rest = Substring(text)
         guard !rest.isEmpty else { return nil }
         var total: Int64 = 0
         var lastUnitIndex = -1
         while !rest.isEmpty {
             let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == "_") }
-            guard let amount = parseAmount(digits) else { return nil }
+            guard let amount = parseAmount(digits) ?? (overflowIsTooLong && isWholeNumber(digits) ? .max : nil) else {
+                return nil
+            }
             rest = rest.dropFirst(digits.count)
             let letters = rest.prefix { $0.isASCII && $0.isLetter }
             guard let unitIndex = units.firstIndex(where: { $0.suffix == letters }),
@@ -36,7 +51,12 @@ public enum DurationText {
             rest = rest.dropFirst(letters.count)
             lastUnitIndex = unitIndex
             let (product, overflowed) = amount.multipliedReportingOverflow(by: units[unitIndex].milliseconds)
-            guard !overflowed, product <= maximumMilliseconds - total else { return nil }
+            guard !overflowed, product <= maximum - total else {
+                // Keep reading for the form; the value is past any limit.
+                guard overflowIsTooLong else { return nil }
+                total = maximum
+                continue
+            }
             total += product
         }
         return .milliseconds(total)
@@ -61,6 +81,11 @@ public enum DurationText {
             remaining %= unit.milliseconds
         }
         return text
+    }
+
+    private static func isWholeNumber(_ digits: Substring) -> Bool {
+        guard let first = digits.first, first != "_", digits.last != "_" else { return false }
+        return digits.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "_") }
     }
 
     private static func parseAmount(_ digits: Substring) -> Int64? {
