@@ -142,8 +142,6 @@ extension Gateway {
         config: SwitchyardConfig, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) async throws -> any EventStore {
         let traitsDrops = IdentityTraitsDrops(metrics: metrics, logger: logger)
-        do {
-            switch config.storage.backend {
         if case .sqlite(let path) = config.storage.backend {
             // Owner-only from the first byte; SQLite gives its -wal and -shm files the database's mode.
             do {
@@ -153,6 +151,8 @@ extension Gateway {
                 throw GatewayStartError("\(config.file): storage.sqlite: \(error)")
             }
         }
+        do {
+            switch config.storage.backend {
             case .sqlite(let path):
                 return try SQLiteEventStore(
                     path: path, synchronous: config.storage.synchronous == .full ? .full : .normal,
