@@ -471,4 +471,28 @@ extension IdentityStoreContractTests {
             #expect(reports.counted.value > 1000)
         }
     }
+
+    /// One commit with identifies of many more persons than the store holds traits for at once: each person
+    /// still ends with the later value per key.
+    @Test(arguments: StoreContractTests.backends)
+    func identifiesOfManyPersonsInOneCommitEachKeepTheLaterValue(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            let persons = 300
+            var events: [NewEvent] = []
+            for round in 0..<2 {
+                for person in 0..<persons {
+                    events.append(
+                        Self.identify(
+                            "i\(round)-\(person)", userId: "p\(person)", at: round,
+                            traits: #"{"round":\#(round),"first-\#(round)":true}"#))
+                }
+            }
+            _ = try await store.append(events, dedupeWindow: .seconds(3600))
+            for person in [0, 1, 63, 64, 65, 150, 299] {
+                let traits = try #require(try await store.person("p\(person)")).traits
+                #expect(traits.keys == ["round", "first-0", "first-1"], "p\(person)")
+                #expect(traits["round"] == .number("1"), "p\(person)")
+            }
+        }
+    }
 }

@@ -236,10 +236,18 @@ final class PostgresAppend {
         for anonymousId in anonymousIds where owners[anonymousId] == nil { owners[anonymousId] = (nil, 0) }
     }
 
-    /// Loads the traits of the persons the batch's identify calls update, in one query.
+    /// Persons whose traits are held at once. A commit can carry identifies of thousands of persons, each with
+    /// up to 64 KB of traits; past this many they are written and forgotten, so memory stays bounded.
+    static let cachedTraitsLimit = 64
+
+    /// Loads the traits of the persons the batch's identify calls update (the first `cachedTraitsLimit`;
+    /// others are read when needed), in one query.
     func prefetchTraits(_ events: [NewEvent]) async throws {
         guard policy.enabled else { return }
-        let userIds = Set(events.filter { $0.type == .identify }.compactMap { $0.userId.flatMap { canonicalIds[$0] } })
+        var userIds = Set<String>()
+        for event in events where event.type == .identify && userIds.count < Self.cachedTraitsLimit {
+            if let userId = event.userId.flatMap({ canonicalIds[$0] }) { userIds.insert(userId) }
+        }
         guard !userIds.isEmpty else { return }
         for row in try await connection.rows(
             "SELECT user_id, traits FROM persons WHERE user_id = ANY(\(Array(userIds))::text[])", logger)
@@ -357,6 +365,11 @@ final class PostgresAppend {
     /// Later identify calls win per key, within `identity.max_traits` and 64 KB (`TraitsMerge`). Buffered:
     /// `flush` writes the result.
     func mergeTraits(of event: NewEvent, into userId: String) async throws {
+        if personTraits[userId] == nil, personTraits.count >= Self.cachedTraitsLimit {
+            try await flush()  // inserts the persons `writeTraits` updates
+            try await writeTraits()
+            personTraits = [:]
+        }
         var traits: TraitsMerge
         if let known = personTraits[userId] {
             traits = known

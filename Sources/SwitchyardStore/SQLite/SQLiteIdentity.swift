@@ -154,9 +154,14 @@ struct SQLiteIdentity {
         ).execute(arguments: [userId, Data("{}".utf8), at.milliseconds])
     }
 
+    /// Persons whose traits the memo holds at once. A commit can carry identifies of thousands of persons,
+    /// each with up to 64 KB of traits; past this many they are written and forgotten, so memory stays bounded.
+    static let cachedTraitsLimit = 64
+
     /// Later identify calls win per key, within `identity.max_traits` and 64 KB (`TraitsMerge`). Kept in the
     /// memo: `writeTraits` stores the result.
     func mergeTraits(of event: NewEvent, into userId: String) throws {
+        if memo.traits[userId] == nil, memo.traits.count >= Self.cachedTraitsLimit { try writeTraits() }
         var traits = try memo.traits[userId] ?? TraitsMerge(stored: storedTraits(of: userId), limits: policy.traitsLimits)
         traits.merge(traitsOf: event.body)
         memo.traits[userId] = traits
