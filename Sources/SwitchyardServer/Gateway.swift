@@ -173,7 +173,7 @@ extension IdentitySettings {
     var policy: IdentityPolicy {
         IdentityPolicy(
             enabled: enabled, lateWindow: lateWindow, anonymousTTL: anonymousTTL, allowUserMerge: allowUserMerge,
-            mergeOnAnyEvent: mergeOnAnyEvent, maxAnonymousIds: maxAnonymousIDs)
+            mergeOnAnyEvent: mergeOnAnyEvent, maxAnonymousIds: maxAnonymousIDs, maxTraits: maxTraits)
     }
 }
 
