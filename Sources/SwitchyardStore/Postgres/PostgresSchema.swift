@@ -102,7 +102,15 @@ enum PostgresSchema {
                 "CREATE INDEX activity_user ON activity (user_id, id)",
                 "CREATE INDEX activity_anonymous ON activity (anonymous_id, id)",
             ]
-        )
+        ),
+        (
+            2,
+            [
+                // Clients can give a person any number of user ids (alias); a person merge and an erasure look
+                // them up by the kept id, which scanned every alias of every person.
+                "CREATE INDEX person_aliases_kept ON person_aliases (kept_user_id)"
+            ]
+        ),
     ]
 
     /// Milliseconds since 1970 by the database's clock: leases compare times of several nodes, so one clock

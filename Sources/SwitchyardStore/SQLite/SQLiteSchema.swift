@@ -146,6 +146,11 @@ enum SQLiteSchema {
                     CREATE TABLE nodes (node_id TEXT PRIMARY KEY, seen_until INTEGER NOT NULL) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("4-person-aliases-by-kept-id") { db in
+            // Clients can give a person any number of user ids (alias); a person merge and an erasure look them
+            // up by the kept id, which scanned every alias of every person.
+            try db.execute(sql: "CREATE INDEX person_aliases_kept ON person_aliases (kept_user_id)")
+        }
         return migrator
     }
 }
