@@ -1,5 +1,5 @@
 // libFuzzer entry point for the ingest scanner and parser. `scripts/fuzz` compiles it together with
-// Sources/SwitchyardCore into one module (no `import`), with the fuzzer and AddressSanitizer runtimes.
+// Sources/SwitchyardCore into one module named SwitchyardCore (so no `import`), with the fuzzer and AddressSanitizer runtimes.
 //
 // Every input goes through the scanner, the tree parser and the ingest parser on a single-event path and
 // on `/v1/batch`. A trap, a hang (`-timeout=`), a leak or an out-of-bounds access is a finding: save the

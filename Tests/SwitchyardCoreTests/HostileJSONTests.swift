@@ -151,6 +151,8 @@ struct HostileJSONTests {
         #expect(code(#"{"batch":[{"type":"track","userId":"u","event":"a"}],"context":{"a":1,"a":2}}"#, .batch) == .duplicateKey)
         #expect(code(#"{"batch":[{"type":"track","userId":"u","event":"a"}],"batch":[]}"#, .batch) == .duplicateKey)
         #expect(code(#"{"batch":[{"type":"track","userId":"u","event":"a"}],"context":{"n":-1e400}}"#, .batch) == .invalidNumber)
+        // Found by libFuzzer: a lone surrogate (repaired) before the duplicate hid it.
+        #expect(code(#"{"batch":[{"type":"track","userId":"u","event":"a"}],"context":{"s":"\ud800","a":1,"a":2}}"#, .batch) == .duplicateKey)
     }
 
     @Test func aHugeNumberIsRefused() {

@@ -145,10 +145,8 @@ public struct IngestParser: Sendable {
                     throw IngestRejection(.invalidBatch, "\"batch\" must be an array of events")
                 }
                 // Findings outside the events (in the batch-level context, say) spoil every event.
-                if let outside = body.findings.first(where: { !batchMember.value.contains($0.offset) }),
-                    let rejection = IngestRejection(outside)
-                {
-                    throw rejection
+                for finding in body.findings where !batchMember.value.contains(finding.offset) {
+                    if let rejection = IngestRejection(finding) { throw rejection }
                 }
                 for member in members {
                     if Self.key(bytes, member.key, is: "context") {
