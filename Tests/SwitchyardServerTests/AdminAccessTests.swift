@@ -109,6 +109,30 @@ struct AdminAccessTests {
         #expect(!check.output.contains(token))
     }
 
+    @Test func aKeptTokenFileIsUsedAndMadeOwnerOnlyAndAnEmptyOneStopsTheStart() async throws {
+        try await TestGateway.with(yaml: { directory in
+            // Restored from a backup with the group's read bit: the gateway takes it back.
+            let file = directory.path + "/admin_token"
+            FileManager.default.createFile(
+                atPath: file, contents: Data("kept-token-0123456789\n".utf8), attributes: [.posixPermissions: 0o644])
+            return TestGateway.yaml(directory: directory, adminToken: "\"\"")
+        }) { (gateway) async throws in
+            #expect(Self.mode(gateway.directory.path + "/admin_token") == 0o600)
+            let response = try await gateway.send(
+                "/api/activity", method: .GET, headers: [("Authorization", "Bearer kept-token-0123456789")], auth: nil)
+            #expect(response.status == 200)
+            #expect(try await gateway.admin("/api/activity").status == 401, "the config's token is not set")
+        }
+        await #expect {
+            try await TestGateway.with(yaml: { directory in
+                FileManager.default.createFile(atPath: directory.path + "/admin_token", contents: Data("\n".utf8))
+                return TestGateway.yaml(directory: directory, adminToken: "\"\"")
+            }) { _ in }
+        } throws: { error in
+            "\(error)".contains("is empty or holds more than one word; delete it to have a new token generated")
+        }
+    }
+
     @Test func signingInWithTheQueryTokenRedirectsWithoutItAndSetsTheCookie() async throws {
         try await TestGateway.with { (gateway) async throws in
             var browser = Browser(gateway, signedIn: false)
