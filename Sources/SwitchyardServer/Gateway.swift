@@ -92,6 +92,7 @@ public struct Gateway: Sendable {
 
         let application = Application(
             router: router,
+            server: .gatewayHTTP1(timeouts: config.server.timeouts, maxConnections: config.server.maxConnections),
             configuration: ApplicationConfiguration(
                 address: .hostname(config.server.listen.host, port: config.server.listen.port),
                 serverName: "switchyard"),
