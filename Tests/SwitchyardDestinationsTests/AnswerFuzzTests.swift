@@ -258,6 +258,8 @@ enum AnswerMutator {
         "\"index\":", "\"failed_records\":[", "\"throttled_events\":[", "\"events_with_invalid_fields\":{\"f\":[",
         "\"silenced_events\":[", "\"exceeded_daily_quota_users\":{", "\"missing_field\":", "\"error\":", "\"status\":",
         "\"insert_id\":", "\"$insert_id\":", "\"code\":", String(repeating: "[", count: 300), String(repeating: "x", count: 3000),
+        // One character of thousands of combining marks: cutting by characters keeps it whole.
+        "e" + String(repeating: "\u{301}", count: 5000), "\"error\":\"e" + String(repeating: "\u{301}", count: 5000) + "\"",
     ]
 
     static func mutate(_ answer: inout CorpusAnswer, corpus: [CorpusAnswer], using random: inout SplitMix64) {

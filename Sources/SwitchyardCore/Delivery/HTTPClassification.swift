@@ -20,7 +20,7 @@ public enum HTTPClassification {
     public static let maximumRetryAfter: Duration = .seconds(3600)
 
     public static func outcome(status: Int, retryAfter: Duration?, body: String = "") -> DeliveryOutcome {
-        let detail = body.isEmpty ? "" : ": \(body.prefix(200))"
+        let detail = body.isEmpty ? "" : ": \(excerpt(body))"
         switch status {
         case 200..<300: return .delivered
         case 408, 429: return .retry(after: retryAfter, reason: "HTTP \(status)\(detail)", status: status)
@@ -34,6 +34,15 @@ public enum HTTPClassification {
             // Not a final HTTP status: a broken proxy or server. Sending again may meet a working one.
             return .retry(after: nil, reason: "HTTP \(status) is not a valid answer\(detail)", status: status)
         }
+    }
+
+    /// The start of a destination's text as a reason quotes it: at most `limit` Unicode scalars. Cut by
+    /// scalars, not characters: one character can carry any number of combining marks, and reasons are
+    /// stored with every dead letter.
+    public static func excerpt(_ text: some StringProtocol, limit: Int = 200) -> String {
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: text.unicodeScalars.prefix(limit))
+        return String(scalars)
     }
 
     /// Reads `Retry-After` (RFC 9110 §10.2.3): delay-seconds (`120`; a fraction such as `1.5` is accepted

@@ -39,7 +39,7 @@ public enum AmplitudeAnswer: Sendable, Equatable {
         // A body that is not JSON (a proxy's error page) is read by its status alone.
         let body = (try? JSONValue.parse(response.body)) ?? .null
         let error = body["error"]?.stringValue ?? ""
-        let detail = error.isEmpty ? "" : " \(error.prefix(200))"
+        let detail = error.isEmpty ? "" : " \(HTTPClassification.excerpt(error))"
         switch status {
         case 200..<300:
             self = .accepted
@@ -125,7 +125,7 @@ public enum AmplitudeAnswer: Sendable, Equatable {
 
     /// A name taken from Amplitude's answer, as a reason quotes it: at most 64 characters.
     static func shown(_ name: String) -> String {
-        name.count > 64 ? name.prefix(61) + "..." : name
+        name.unicodeScalars.count > 64 ? HTTPClassification.excerpt(name, limit: 61) + "..." : name
     }
 
     /// The valid positions in a JSON array of integers, in order, without repeats.

@@ -47,7 +47,7 @@ extension MixpanelAdapter {
         let json = try? JSONValue.parse(response.body)  // a non-JSON answer is quoted as text instead
         let text = json?["error"]?.stringValue ?? (json == nil ? response.bodyText : "")
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return trimmed.isEmpty ? "" : ": " + trimmed.prefix(200)
+        return trimmed.isEmpty ? "" : ": " + HTTPClassification.excerpt(trimmed)
     }
 
     /// `/engage` and `/groups` answer 200 even for invalid updates; `verbose=1` makes them say so.
@@ -104,7 +104,7 @@ extension MixpanelAdapter {
     /// `: <field>: <message>` of a failed record.
     static func recordDetail(_ record: JSONValue) -> String {
         let parts = [record["field"]?.stringValue, record["message"]?.stringValue].compactMap { $0 }
-        return parts.isEmpty ? "" : ": " + parts.joined(separator: ": ").prefix(200)
+        return parts.isEmpty ? "" : ": " + HTTPClassification.excerpt(parts.joined(separator: ": "))
     }
 
     /// Positions of the records in `request`'s (gzipped) body by their `$insert_id`, for failed

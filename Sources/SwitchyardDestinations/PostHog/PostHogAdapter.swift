@@ -122,7 +122,7 @@ public struct PostHogAdapter: HTTPDestinationAdapter {
         let status = response.status
         let retryAfter = HTTPClassification.retryAfter(response.header("retry-after"))
         let body = response.bodyText
-        let detail = body.isEmpty ? "" : ": \(body.prefix(200))"
+        let detail = body.isEmpty ? "" : ": \(HTTPClassification.excerpt(body))"
         switch status {
         case 400:
             return .deadLetterAll(reason: "PostHog rejected the batch as invalid (HTTP 400)\(detail)", status: status)
