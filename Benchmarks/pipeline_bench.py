@@ -20,6 +20,7 @@ import tempfile, threading, time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "bench-key"
 AUTH = "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()
+ADMIN_TOKEN = "bench-admin-token"
 
 
 def log(*args):
@@ -77,6 +78,7 @@ class Gateway:
         open(config, "w").write(f"""
 server:
   listen: 127.0.0.1:{self.port}
+  admin_token: {ADMIN_TOKEN}
   max_pending_events: 200000
 {extra}
 storage:
@@ -99,7 +101,9 @@ destinations:
         c = getattr(self.conn, "c", None)
         if c is None:
             c = self.conn.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+        # The admin API takes the admin token only; ingest the source's write key.
+        auth = f"Bearer {ADMIN_TOKEN}" if path.startswith("/api/") else AUTH
+        headers = {"Authorization": auth, "Content-Type": "application/json"}
         try:
             c.request(method, path, body=body, headers=headers)
             r = c.getresponse()
