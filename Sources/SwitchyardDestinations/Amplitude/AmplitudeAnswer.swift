@@ -132,9 +132,9 @@ public enum AmplitudeAnswer: Sendable, Equatable {
     static func positions(_ value: JSONValue?, count: Int) -> [Int] {
         var seen = Set<Int>()
         return (value?.arrayValue ?? []).compactMap { element in
-            guard let number = element.doubleValue, number >= 0, number < Double(count), number == number.rounded()
+            // Checked: Amplitude's answer may hold 1e300, -1, 1.5 or NaN where a position belongs.
+            guard let number = element.doubleValue, let position = Int(exactly: number), (0..<count).contains(position)
             else { return nil }
-            let position = Int(number)
             return seen.insert(position).inserted ? position : nil
         }
     }
