@@ -45,6 +45,9 @@ public struct CheckReport: Sendable, CustomStringConvertible {
             "  dedupe_window: \(server.dedupeWindow.configText)",
             "  max_pending_events: \(server.commitQueue)",
             "  shutdown_grace: \(server.shutdownGrace.configText)",
+            "  max_connections: \(server.maxConnections)",
+            "  timeouts: head \(server.timeouts.head.configText), body \(server.timeouts.body.configText), "
+                + "idle \(server.timeouts.idle.configText)",
         ]
     }
 

@@ -112,6 +112,8 @@ import Testing
                 "  dedupe_window: 1d",
                 "  max_pending_events: 50000",
                 "  shutdown_grace: 10s",
+                "  max_connections: 4096",
+                "  timeouts: head 10s, body 30s, idle 1m",
                 "storage:",
                 "  sqlite: data/switchyard.db",
                 "  synchronous: full",
