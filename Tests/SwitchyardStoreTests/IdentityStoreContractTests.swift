@@ -495,4 +495,21 @@ extension IdentityStoreContractTests {
             }
         }
     }
+
+    /// A late window as long as a duration goes (a config value) releases holds like any other, instead of
+    /// overflowing the database's arithmetic.
+    @Test(arguments: StoreContractTests.backends)
+    func theLongestLateWindowStillReleasesHolds(_ backend: Backend) async throws {
+        var policy = IdentityPolicy()
+        policy.lateWindow = .seconds(Int64.max)
+        try await contract.withStore(backend, identity: policy) { (store) async throws in
+            _ = try await append(store, Self.event("a1", anonymousId: "anon"))
+            let anonymous = try await store.events(after: 0, limit: 10)
+            try await store.settle(
+                DeliverySettlement(position: anonymous.last?.sequence, delivered: 0, deadLetters: [], replayedIds: [], held: anonymous, at: Self.t0),
+                for: "mixpanel")
+            _ = try await append(store, Self.event("id", .identify, userId: "u9", anonymousId: "anon", at: 2))
+            #expect(try await store.releasableHolds(of: "mixpanel", limit: 10).map(\.stored.event.messageId) == ["a1"])
+        }
+    }
 }

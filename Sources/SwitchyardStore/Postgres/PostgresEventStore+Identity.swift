@@ -12,13 +12,15 @@ extension PostgresEventStore {
         return try await connection("reading releasable holds of \(destination)") { connection, logger in
             // An event held before its id merged is released by the merge; one that arrived after the merge but
             // was held (outside the late window) stays held until hold_ttl.
+            // Compared as a difference of two stored times: `merged_at + window` overflowed a late_window near
+            // the largest duration (an error on PostgreSQL, and holds never released).
             try await connection.rows(
                 """
                 SELECT h.id, \(unescaped: columns), i.user_id
                 FROM holds h
                 JOIN identities i ON i.anonymous_id = h.anonymous_id
                 JOIN events e ON e.seq = h.seq
-                WHERE h.destination = \(destination) AND (\(window)::bigint IS NULL OR h.received_at <= i.merged_at + \(window)::bigint)
+                WHERE h.destination = \(destination) AND (\(window)::bigint IS NULL OR h.received_at - i.merged_at <= \(window)::bigint)
                 ORDER BY h.seq LIMIT \(limit)
                 """, logger
             ).map { row in

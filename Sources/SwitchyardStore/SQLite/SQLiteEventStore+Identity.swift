@@ -8,6 +8,8 @@ extension SQLiteEventStore {
         return try await read("reading releasable holds of \(destination)") { db in
             // An event held before its id merged is released by the merge; one that arrived after the merge
             // but was held (it fell outside the late window) stays held until hold_ttl.
+            // Compared as a difference of two stored times: `merged_at + window` overflowed a late_window near
+            // the largest duration (an error on PostgreSQL, and holds never released).
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
@@ -15,7 +17,7 @@ extension SQLiteEventStore {
                     FROM holds h
                     JOIN identities i ON i.anonymous_id = h.anonymous_id
                     JOIN events e ON e.seq = h.seq
-                    WHERE h.destination = ? AND (? IS NULL OR h.received_at <= i.merged_at + ?)
+                    WHERE h.destination = ? AND (? IS NULL OR h.received_at - i.merged_at <= ?)
                     ORDER BY h.seq LIMIT ?
                     """,
                 arguments: [destination, window, window, limit])
