@@ -89,6 +89,10 @@ public final class DeliveryService: Service, Sendable {
         await sender.shutdown()
     }
 
+    /// Run as the group's last service (the first to stop): it notes when the gateway starts stopping, so
+    /// `server.shutdown_grace` counts from SIGTERM rather than from delivery's own turn to stop.
+    public var shutdownGraceClock: any Service { ShutdownGrace.Clock(grace: shutdownGrace) }
+
     // MARK: Admin
 
     /// Status of every configured destination, in config order (disabled-in-config ones included).

@@ -120,6 +120,8 @@ public struct Gateway: Sendable {
             retention,
             application,
             gate,
+            // Last, so the first to hear of SIGTERM: delivery's shutdown grace counts from then.
+            delivery.shutdownGraceClock,
         ]
         return Gateway(
             config: config, store: store, registry: registry, delivery: delivery, retention: retention,
