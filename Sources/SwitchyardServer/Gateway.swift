@@ -92,7 +92,8 @@ public struct Gateway: Sendable {
 
         let application = Application(
             router: router,
-            server: .gatewayHTTP1(timeouts: config.server.timeouts, maxConnections: config.server.maxConnections),
+            server: .gatewayHTTP1(
+                timeouts: config.server.timeouts, maxConnections: config.server.maxConnections, metrics: factory),
             configuration: ApplicationConfiguration(
                 address: .hostname(config.server.listen.host, port: config.server.listen.port),
                 serverName: "switchyard"),

@@ -26,6 +26,13 @@ struct HTTPLimitsTests {
         #expect(event.status == 200)
     }
 
+    /// `switchyard_http_limits_total{limit=LIMIT}` from `/metrics`, or nil when it is not there.
+    static func limitCount(_ gateway: TestGateway, _ limit: String) async throws -> Int? {
+        let prefix = #"switchyard_http_limits_total{limit="\#(limit)"} "#
+        let metrics = try await gateway.admin("/metrics").text
+        return metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
+    }
+
     static func expectJSONError(_ response: RawResponse?, status: Int, code: String) {
         #expect(response?.status == status)
         #expect(response?.headers["content-type"] == "application/json")
@@ -69,6 +76,7 @@ struct HTTPLimitsTests {
             }
             try await Self.expectServing(gateway, id: "after-slowloris")
             #expect(try await gateway.storedEvents().map(\.event.messageId).sorted() == ["after-slowloris", "during-slowloris"])
+            #expect(try await Self.limitCount(gateway, "head_timeout") == 3)
         }
     }
 
@@ -88,6 +96,7 @@ struct HTTPLimitsTests {
             Self.expectJSONError(connection.responses.first, status: 408, code: "request_timeout")
             try await Self.expectServing(gateway, id: "after-cut")
             #expect(try await gateway.storedEvents().map(\.event.messageId) == ["after-cut"])
+            #expect(try await Self.limitCount(gateway, "body_timeout") == 1)
         }
     }
 
@@ -143,6 +152,8 @@ struct HTTPLimitsTests {
             Self.expectJSONError(garbage.responses.first, status: 400, code: "bad_request")
 
             try await Self.expectServing(gateway, id: "after-431")
+            #expect(try await Self.limitCount(gateway, "header_too_large") == 1)
+            #expect(try await Self.limitCount(gateway, "bad_request") == 1)
         }
     }
 
@@ -179,6 +190,7 @@ struct HTTPLimitsTests {
                 if !servedAgain { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(servedAgain)
+            #expect(try await Self.limitCount(gateway, "max_connections").map { $0 >= 1 } == true)
         }
     }
 }

@@ -1,5 +1,6 @@
 import HummingbirdCore
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import SwitchyardConfig
@@ -18,18 +19,24 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     let http1: HTTP1Channel
     let timeouts: ServerTimeouts
     let connections: OpenConnections
+    let counters: HTTPLimitCounters
 
-    init(responder: @escaping HTTPChannelHandler.Responder, timeouts: ServerTimeouts, connections: OpenConnections) {
+    init(
+        responder: @escaping HTTPChannelHandler.Responder, timeouts: ServerTimeouts, connections: OpenConnections,
+        counters: HTTPLimitCounters
+    ) {
         self.responder = responder
         // Hummingbird's idle timeout stays off: it counts whole HTTP parts, so a head sent a byte at a
         // time would never trip it. RequestDeadlineHandler watches bytes instead.
         self.http1 = HTTP1Channel(responder: responder, configuration: .init(idleTimeout: nil))
         self.timeouts = timeouts
         self.connections = connections
+        self.counters = counters
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<GatewayConnection> {
         guard connections.open() else {
+            counters.connectionRefused.increment()
             logger.debug("connection refused: server.max_connections reached", metadata: ["switchyard.limit": "\(connections.limit)"])
             return channel.eventLoop.makeCompletedFuture {
                 // No HTTP decoder: whatever the client sent first is dropped unread until `handle` closes.
@@ -40,7 +47,7 @@ struct GatewayHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         channel.closeFuture.whenComplete { [connections] _ in connections.close() }
         return http1.setup(channel: channel, logger: logger).flatMapThrowing { http in
             let pipeline = channel.pipeline.syncOperations
-            let deadlines = RequestDeadlineHandler(timeouts: timeouts)
+            let deadlines = RequestDeadlineHandler(timeouts: timeouts, counters: counters)
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try pipeline.addHandler(deadlines, position: .after(decoder))
             try pipeline.addHandler(RequestBytesObserver(deadlines: deadlines), position: .first)
@@ -100,9 +107,34 @@ final class UnreadInputHandler: ChannelInboundHandler, Sendable {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with `server.timeouts` and `server.max_connections` (see ``GatewayHTTPChannel``).
-    static func gatewayHTTP1(timeouts: ServerTimeouts, maxConnections: Int) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            GatewayHTTPChannel(responder: responder, timeouts: timeouts, connections: OpenConnections(limit: maxConnections))
+    static func gatewayHTTP1(timeouts: ServerTimeouts, maxConnections: Int, metrics: any MetricsFactory) -> HTTPServerBuilder {
+        let counters = HTTPLimitCounters(factory: metrics)
+        return HTTPServerBuilder { responder in
+            GatewayHTTPChannel(
+                responder: responder, timeouts: timeouts, connections: OpenConnections(limit: maxConnections),
+                counters: counters)
         }
+    }
+}
+
+/// How often the HTTP limits turned a client away, for `/metrics` as
+/// `switchyard_http_limits_total{limit=...}`: a rising count is an attack or a client to fix. Idle
+/// keep-alive closes are routine and not counted.
+struct HTTPLimitCounters: Sendable {
+    let headTimeout: Counter
+    let bodyTimeout: Counter
+    let headerTooLarge: Counter
+    let badRequest: Counter
+    let connectionRefused: Counter
+
+    init(factory: any MetricsFactory) {
+        func counter(_ limit: String) -> Counter {
+            Counter(label: "switchyard_http_limits_total", dimensions: [("limit", limit)], factory: factory)
+        }
+        headTimeout = counter("head_timeout")
+        bodyTimeout = counter("body_timeout")
+        headerTooLarge = counter("header_too_large")
+        badRequest = counter("bad_request")
+        connectionRefused = counter("max_connections")
     }
 }

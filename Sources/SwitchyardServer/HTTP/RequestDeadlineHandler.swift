@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 import NIOHTTP1
 import SwitchyardConfig
@@ -47,6 +48,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     let head: TimeAmount
     let body: TimeAmount
     let idle: TimeAmount
+    let counters: HTTPLimitCounters
     private(set) var phase: Phase = .awaitingHead(bytesArrived: false)
     private var started = false
     /// Requests whose head was read and whose response has not ended.
@@ -65,10 +67,11 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var heldCloses: [EventLoopPromise<Void>] = []
     private var context: ChannelHandlerContext?
 
-    init(timeouts: ServerTimeouts) {
+    init(timeouts: ServerTimeouts, counters: HTTPLimitCounters) {
         head = TimeAmount(timeouts.head)
         body = TimeAmount(timeouts.body)
         idle = TimeAmount(timeouts.idle)
+        self.counters = counters
     }
 
     // MARK: Connection lifecycle
@@ -207,6 +210,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func expired(_ context: ChannelHandlerContext) {
         switch phase {
         case .awaitingHead(bytesArrived: true):
+            counters.headTimeout.increment()
             answer(
                 .requestTimeout, code: "request_timeout",
                 message: "the request head did not arrive within server.timeouts.head; send it in one go", context)
@@ -214,6 +218,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             phase = .closing
             context.close(promise: nil)
         case .readingBody:
+            counters.bodyTimeout.increment()
             // Fail the body stream first: the route sees an error, never a body cut short.
             context.fireErrorCaught(RequestTimeoutError())
             if unansweredRequests > 0, !responseStarted {
@@ -236,11 +241,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         // route, whose body read fails with it.
         if let parserError = error as? HTTPParserError, unansweredRequests == 0, !readingRequest, phase != .closing {
             if case .headerOverflow = parserError {
+                counters.headerTooLarge.increment()
                 answer(
                     .requestHeaderFieldsTooLarge, code: "header_too_large",
                     message: "the request head is larger than 80 KB; send fewer or shorter headers and a shorter URL",
                     context)
             } else {
+                counters.badRequest.increment()
                 answer(.badRequest, code: "bad_request", message: "the request is not valid HTTP/1.1", context)
             }
             return
