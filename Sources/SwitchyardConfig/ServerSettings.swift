@@ -119,7 +119,8 @@ public struct ServerTimeouts: Sendable, Equatable {
     public var head: Duration
     /// `body`: from the end of the head to the end of the body; default `30s`. Past it, `408` and close.
     public var body: Duration
-    /// `idle`: how long a keep-alive connection may wait for its next request; default `60s`.
+    /// `idle`: how long a keep-alive connection may wait for its next request, and a response wait for a
+    /// client that does not read it; default `60s`. Past it the connection is closed without an answer.
     public var idle: Duration
 
     static let keys: Set<String> = ["head", "body", "idle"]

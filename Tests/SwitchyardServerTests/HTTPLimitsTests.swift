@@ -135,6 +135,22 @@ struct HTTPLimitsTests {
         }
     }
 
+    /// A client that asks for responses and never reads them (slow read) is closed after
+    /// `server.timeouts.idle` of a full write buffer, while others are served.
+    @Test func aClientThatNeverReadsItsResponsesIsClosedAfterTheIdleTimeout() async throws {
+        try await TestGateway.with(yaml: Self.yaml("  timeouts: { idle: 1s }")) { gateway in
+            let reader = try RawConnection(port: gateway.port, receiveBuffer: 4096)
+            // 300 pipelined requests for the 35 KB client script: about 10 MB, more than the socket buffers.
+            _ = try await reader.send(String(repeating: "GET /analytics.js HTTP/1.1\r\nHost: gateway.test\r\n\r\n", count: 300))
+            try await Task.sleep(for: .seconds(3))
+            try await Self.expectServing(gateway, id: "during-slow-read")
+            // Only now does the client read: the gateway has closed the connection long before all came.
+            #expect(try await reader.waitForClose(upTo: Self.patience))
+            #expect(reader.responses.count < 300)
+            #expect(try await Self.limitCount(gateway, "response_unread") == 1)
+        }
+    }
+
     /// 100 KB of headers (NIO's parser stops at 80 KB) get `431 header_too_large` as JSON instead of a
     /// dropped connection; a head that is not HTTP gets `400 bad_request`; the gateway serves on.
     @Test func anOversizedHeadGets431AndGarbageGets400() async throws {

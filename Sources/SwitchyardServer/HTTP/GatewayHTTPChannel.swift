@@ -126,6 +126,7 @@ struct HTTPLimitCounters: Sendable {
     let headerTooLarge: Counter
     let badRequest: Counter
     let connectionRefused: Counter
+    let responseUnread: Counter
 
     init(factory: any MetricsFactory) {
         func counter(_ limit: String) -> Counter {
@@ -136,5 +137,6 @@ struct HTTPLimitCounters: Sendable {
         headerTooLarge = counter("header_too_large")
         badRequest = counter("bad_request")
         connectionRefused = counter("max_connections")
+        responseUnread = counter("response_unread")
     }
 }

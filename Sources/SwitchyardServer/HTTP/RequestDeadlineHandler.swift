@@ -15,7 +15,9 @@ import SwitchyardConfig
 ///   response has started, and the connection is closed.
 /// - **idle**: a keep-alive connection waiting for its next request is closed quietly.
 ///
-/// While the gateway works on a request no deadline runs: that time is the gateway's, not the client's.
+/// While the gateway works on a request no deadline runs: that time is the gateway's, not the client's;
+/// but a response the client does not read (the write buffer stays full) closes the connection after
+/// the idle timeout, so a slow reader cannot hold it either.
 /// It also answers a request head the HTTP parser refuses — `431 header_too_large` past NIO's 80 KB
 /// limit, `400 bad_request` otherwise — with a JSON body instead of dropping the connection.
 ///
@@ -33,7 +35,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         case awaitingHead(bytesArrived: Bool)
         /// Head read, body not finished: the body deadline runs.
         case readingBody
-        /// Request read, response not finished: no deadline.
+        /// Request read, response not finished: no deadline unless the client stops reading.
         case responding
         /// Keep-alive wait between requests: the idle deadline runs.
         case idle
@@ -182,12 +184,27 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         if unansweredRequests > 0 {
             phase = .responding
             disarm()
+            armWhileUnread(context)
         } else if nextHeadStarted {
             nextHeadStarted = false
             phase = .awaitingHead(bytesArrived: true)
             arm(head, context)
         } else {
             phase = .idle
+            arm(idle, context)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if phase == .responding { armWhileUnread(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// While responding: the idle deadline runs only as long as the client leaves the response unread.
+    private func armWhileUnread(_ context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            disarm()
+        } else if deadline == nil {
             arm(idle, context)
         }
     }
@@ -229,7 +246,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 phase = .closing
                 context.close(promise: nil)
             }
-        case .responding, .closing:
+        case .responding:
+            guard !context.channel.isWritable else { return }
+            counters.responseUnread.increment()
+            phase = .closing
+            context.close(promise: nil)
+        case .closing:
             break
         }
     }
