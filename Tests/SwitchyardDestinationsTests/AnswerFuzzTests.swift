@@ -240,7 +240,9 @@ struct CorpusAnswer: Sendable {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         let path = folder + "/found-" + String(hash, radix: 16) + ".answer"
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
+            return path + " (could not be written: add it by hand)"
+        }
         return path
     }
 }
