@@ -95,14 +95,31 @@ import Testing
         #expect(traits.droppedKeys == 1)
     }
 
-    @Test func droppedKeysAreCountedOnceWhenTaken() {
+    @Test func droppedKeysAreReportedOnceWhenStored() {
         var traits = TraitsMerge(stored: [], limits: TraitsMerge.Limits(maxKeys: 1))
         traits.merge(object: Array(#"{"a":1,"b":1,"c":1}"#.utf8))
-        #expect(traits.takeDroppedKeys() == 2)
+        #expect(traits.markStored() == 2)
         #expect(traits.droppedKeys == 0)
         traits.merge(object: Array(#"{"d":1,"a":2}"#.utf8))
-        #expect(traits.takeDroppedKeys() == 1)
+        #expect(traits.markStored() == 1)
         #expect(String(decoding: traits.json, as: UTF8.self) == #"{"a":2}"#)
+    }
+
+    /// What the store writes: only traits a merge changed, or trimmed by the caps.
+    @Test(arguments: [
+        (#"{"a":1}"#, 1000, #"{"type":"identify"}"#, false),
+        (#"{"a":1}"#, 1000, #"{"type":"identify","traits":{}}"#, false),
+        (#"{"a":1}"#, 1000, #"{"type":"identify","traits":{"a":1}}"#, true),
+        (#"{"a":1}"#, 1000, #"{"type":"identify","traits":{"b":1}}"#, true),
+        (#"{"a":1,"b":1}"#, 1, #"{"type":"identify"}"#, true),
+        (#"{"a":1}"#, 1, #"{"type":"identify","traits":{"b":1}}"#, true),
+    ])
+    func needsStoringOnlyWhatChanged(_ stored: String, _ maxKeys: Int, _ message: String, _ expected: Bool) {
+        var traits = TraitsMerge(stored: Array(stored.utf8), limits: TraitsMerge.Limits(maxKeys: maxKeys))
+        traits.merge(traitsOf: Array(message.utf8))
+        #expect(traits.needsStoring == expected)
+        _ = traits.markStored()
+        #expect(!traits.needsStoring)
     }
 
     /// The reproduction from issue 11 without a database: 32 identifies of 2,000 new keys each. Each merge

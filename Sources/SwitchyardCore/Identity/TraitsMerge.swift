@@ -37,8 +37,14 @@ public struct TraitsMerge: Sendable {
     var index: [String: Int] = [:]
     /// Size of `json`, kept up to date so each cap check is O(1).
     public private(set) var byteCount = 2
-    /// Keys (or updates of a key) dropped by the caps since this value was created or `takeDroppedKeys`.
+    /// Keys (or updates of a key) dropped by the caps since this value was created or `markStored`.
     public private(set) var droppedKeys = 0
+    /// Whether a merge changed a key since the stored traits were read or `markStored`. An identify without
+    /// traits (the common `identify(userId)`) changes nothing, and the store need not write 64 KB for it.
+    public private(set) var hasChanges = false
+
+    /// Whether the store has something to do: write changed traits, or report (and store trimmed) dropped keys.
+    public var needsStoring: Bool { hasChanges || droppedKeys > 0 }
 
     /// Starts from the traits stored for a person (a JSON object; anything else reads as none). Stored
     /// traits already over the caps (written before them, or under a larger `max_traits`) are trimmed to
@@ -46,15 +52,19 @@ public struct TraitsMerge: Sendable {
     public init(stored: [UInt8], limits: Limits) {
         self.limits = limits
         merge(object: stored)
+        hasChanges = false  // as stored; trimmed keys show in `droppedKeys`
     }
 
     /// The number of keys.
     public var keyCount: Int { members.count }
 
-    /// The keys dropped so far, counting them as reported: a store that keeps this value after writing it
-    /// counts each dropped key once.
-    public mutating func takeDroppedKeys() -> Int {
-        defer { droppedKeys = 0 }
+    /// Records that `json` was stored: returns the keys dropped since the last time, so a store that keeps
+    /// this value after writing it reports each dropped key once.
+    public mutating func markStored() -> Int {
+        defer {
+            droppedKeys = 0
+            hasChanges = false
+        }
         return droppedKeys
     }
 
@@ -131,6 +141,7 @@ public struct TraitsMerge: Sendable {
         }
         members[position].value = value
         byteCount += grown
+        hasChanges = true
     }
 
     mutating func add(_ key: String, _ member: Member) {
@@ -142,6 +153,7 @@ public struct TraitsMerge: Sendable {
         index[key] = members.count
         members.append(member)
         byteCount += cost
+        hasChanges = true
     }
 
     // MARK: Reading JSON bytes

@@ -130,17 +130,18 @@ final class PostgresAppend {
     /// identifies and refusals would otherwise write a person's 64 KB of traits once per event.
     func writeTraits() async throws {
         guard !dirtyTraits.isEmpty else { return }
+        defer { dirtyTraits = [] }
         var users: [String] = []
         var written: [ByteBuffer] = []
         for userId in dirtyTraits {
-            guard var traits = personTraits[userId] else { continue }  // dirty ones are cached
-            let dropped = traits.takeDroppedKeys()  // kept cached: each dropped key is counted once
+            guard var traits = personTraits[userId], traits.needsStoring else { continue }  // dirty ones are cached
+            let dropped = traits.markStored()  // kept cached: each dropped key is counted once
             if dropped > 0 { droppedTraits[userId, default: 0] += dropped }
             personTraits[userId] = traits
             users.append(userId)
             written.append(ByteBuffer(bytes: traits.json))
         }
-        dirtyTraits = []
+        guard !users.isEmpty else { return }
         try await connection.run(
             """
             UPDATE persons p SET traits = t.traits

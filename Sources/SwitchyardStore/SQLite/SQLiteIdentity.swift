@@ -177,9 +177,9 @@ struct SQLiteIdentity {
     /// persons' traits (aliases), and at the end of the transaction.
     func writeTraits() throws {
         let statement = try db.cachedStatement(sql: "UPDATE persons SET traits = ? WHERE user_id = ?")
-        for (userId, traits) in memo.traits {
+        for (userId, var traits) in memo.traits where traits.needsStoring {
             try statement.execute(arguments: [Data(traits.json), userId])
-            countDropped(traits.droppedKeys, of: userId)
+            countDropped(traits.markStored(), of: userId)
         }
         memo.traits = [:]
     }
