@@ -22,7 +22,7 @@ import Testing
     }
 
     /// Config values are hostile too: `rate_limit: 1e-300` used to trap converting the wait to Int64.
-    @Test(arguments: [1e-300, 5e-324, 1e-9, 1e300, Double.greatestFiniteMagnitude])
+    @Test(arguments: [1e-300, Double.leastNonzeroMagnitude, 1e-9, 1e300, Double.greatestFiniteMagnitude])
     func anyFiniteRateGivesAWaitInRange(_ rate: Double) {
         var bucket = TokenBucket(eventsPerSecond: rate)
         for now: Int64 in [0, 1, Int64.max, 0, Int64.min, Int64.max] {
