@@ -262,6 +262,31 @@ def status_kb(pid, field):
 
 # ------------------------------------------------------------------------------------------ phases
 
+def machine_busy_seconds():
+    """CPU seconds all cores spent busy (user, nice, system, irq, softirq, steal) since boot."""
+    fields = open("/proc/stat").readline().split()[1:]
+    ticks = sum(int(fields[i]) for i in (0, 1, 2, 5, 6, 7))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+QUIET_WAIT = [60]
+
+
+def wait_quiet():
+    """Before a phase (when nothing of ours runs): waits up to QUIET_WAIT s for other processes to use less
+    than 0.25 cores, sampled over 1 s; returns the cores they used last, which the report shows."""
+    deadline = time.monotonic() + QUIET_WAIT[0]
+    while True:
+        b0 = machine_busy_seconds()
+        time.sleep(1)
+        busy = machine_busy_seconds() - b0
+        if busy < 0.25 or time.monotonic() >= deadline:
+            if busy >= 0.25:
+                log(f"  the machine is busy ({busy:.2f} cores used by others); measuring anyway, the report says so")
+            return busy
+        time.sleep(4)
+
+
 RUN_TAG = [int(time.time()) % 1_000_000 * 100]
 
 
@@ -309,9 +334,10 @@ def still_serves(gateway):
 
 
 def gateway_phase(binary, work, name, seconds, load, attackers):
+    others = wait_quiet()
     gateway = Gateway(binary, work, name, destinations="")
     try:
-        result = {"phase": name}
+        result = {"phase": name, "others_cores": others}
         attack_proc = None
         if attackers:
             attack_proc, attack_out = start_attack(gateway.port, seconds + 2, work, name)
@@ -336,9 +362,11 @@ def gateway_phase(binary, work, name, seconds, load, attackers):
 
 
 def nginx_phase(work, name, seconds):
+    others = wait_quiet()
     nginx = Nginx(work)
     try:
-        return {"phase": name, "wrk": run_wrk(nginx.port, seconds, os.path.join(work, f"wrk-{name}.txt"))}
+        return {"phase": name, "others_cores": others,
+                "wrk": run_wrk(nginx.port, seconds, os.path.join(work, f"wrk-{name}.txt"))}
     finally:
         nginx.stop()
 
@@ -424,6 +452,8 @@ _Written by `scripts/bench-hostile`; re-running it replaces this section only._
   `{{"a":"\\u` (8 bytes); **header** — a 100 KB header; **nested** — a batch of 2,500 arrays nested 64
   deep ({sizes.get('nested_bytes', 0):,} bytes); plus {SLOWLORIS} slowloris connections sending one byte of a request
   head per second.
+- **Other work on the machine**: before each phase the script waits (up to {args.quiet_wait} s) for other processes
+  to use less than 0.25 cores; the most they used at a phase start: {max((r.get("others_cores") or 0) for r in runs):.2f} cores{" — **the figures are disturbed**" if max((r.get("others_cores") or 0) for r in runs) >= 0.25 else ""}.
 - **Probes**: `GET /healthz` on a new connection every 100 ms (latency to the full answer); VmRSS from
   `/proc` every 100 ms, VmHWM at the end of the phase.
 
@@ -482,10 +512,13 @@ def main():
     p.add_argument("--rounds", type=int)
     p.add_argument("--duration", type=int)
     p.add_argument("--command", default="scripts/bench-hostile")
+    p.add_argument("--quiet-wait", type=int, default=int(os.environ.get("BENCH_QUIET_WAIT", "60")),
+                   help="seconds to wait before each phase for other processes to go quiet (BENCH_QUIET_WAIT)")
     p.add_argument("--from-json", help="render the section from the raw figures of an earlier run, measuring nothing")
     args = p.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (3 if args.quick else 10)
+    QUIET_WAIT[0] = args.quiet_wait
     if args.from_json:
         saved = json.load(open(args.from_json))
         args.rounds, args.duration = saved["rounds"], saved["duration"]
