@@ -54,7 +54,7 @@ public struct Gateway: Sendable {
         let signal = EventLogSignal()
         let committer = GroupCommitter(
             store: store, dedupeWindow: config.server.dedupeWindow, maxPendingEvents: config.server.commitQueue,
-            maxDiskBytes: Int64(config.storage.maxBacklog.bytes), logger: logger, metrics: factory,
+            maxPendingBytes: config.server.maxPendingBytes, maxDiskBytes: Int64(config.storage.maxBacklog.bytes), logger: logger, metrics: factory,
             onCommit: { signal.advance(to: $0) })
         let delivery: DeliveryService
         do {

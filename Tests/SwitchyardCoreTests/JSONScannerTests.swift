@@ -45,4 +45,19 @@ import Testing
         #expect(try JSONValue.parse(value.bytes) == value)
         #expect(value.text == #"{"a":[1,true,null,"x\"y"],"b":{"c":"\u0001"}}"#)
     }
+
+    /// A tree of an object with many keys is built in linear time (a linear search per key made 4,000
+    /// keys cost 62 ms in release, per event and destination), and keeps order, lookups and removal.
+    @Test func largeObjectsKeepOrderAndFindKeys() throws {
+        let text = "{" + (0..<20_000).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"
+        var object = try #require(try JSONValue.parse(text).objectValue)
+        #expect(object.members.count == 20_000)
+        #expect(object.members[19_999].key == "k19999")
+        #expect(object["k12345"] == .number("12345"))
+        object["k5"] = nil
+        #expect(object["k5"] == nil && object["k6"] == .number("6") && object.members.count == 19_999)
+        object["k6"] = "six"
+        object["new"] = true
+        #expect(object.members[5].value == "six" && object.members.last?.key == "new")
+    }
 }

@@ -61,10 +61,12 @@ struct GroupCommitterTests {
         return try GatedStore(path: path)
     }
 
-    func committer(_ store: any EventLogAppending, maxPending: Int = 1000, maxDisk: Int64 = .max) -> GroupCommitter {
+    func committer(
+        _ store: any EventLogAppending, maxPending: Int = 1000, maxPendingBytes: Int = 64 << 20, maxDisk: Int64 = .max
+    ) -> GroupCommitter {
         GroupCommitter(
-            store: store, dedupeWindow: .seconds(60), maxPendingEvents: maxPending, maxDiskBytes: maxDisk,
-            logger: Logger(label: "test"), metrics: NOOPMetricsHandler.instance)
+            store: store, dedupeWindow: .seconds(60), maxPendingEvents: maxPending, maxPendingBytes: maxPendingBytes,
+            maxDiskBytes: maxDisk, logger: Logger(label: "test"), metrics: NOOPMetricsHandler.instance)
     }
 
     @Test func requestsThatArriveDuringACommitShareTheNextOne() async throws {
@@ -123,6 +125,41 @@ struct GroupCommitterTests {
             try await group.waitForAll()
         }
         #expect(try await store.eventCount() == 11)
+    }
+
+    /// Few events can still be many bytes: the queue is bounded in bytes too (server.max_pending_bytes).
+    @Test func aQueueFullOfBytesAnswersBackpressure() async throws {
+        let store = try makeStore()
+        let committer = committer(store, maxPendingBytes: 20_000)
+        func big(_ id: String) -> NewEvent {
+            var event = event(id)
+            event.body = Array(("{\"p\":\"" + String(repeating: "x", count: 8_000) + "\"}").utf8)
+            return event
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await committer.run() }
+            store.close(gate: true)
+            var started = store.appendStarted.makeAsyncIterator()
+            group.addTask { _ = try await committer.append([big("a0"), big("a1")]) }
+            _ = await started.next()
+            await #expect {
+                _ = try await committer.append([big("b0")])
+            } throws: { error in
+                if case .backpressure(let reason) = error as? GroupCommitter.Failure { return reason.contains("max_pending_bytes") }
+                return false
+            }
+            // A small event still fits; it commits once the gate opens.
+            group.addTask {
+                let results = try await committer.append([self.event("small")])
+                #expect(results.count == 1)
+            }
+            while committer.queuedEvents < 3 { await Task.yield() }
+            store.openGate()
+            while committer.queuedEvents > 0 { await Task.yield() }
+            committer.stopAccepting()
+            try await group.waitForAll()
+        }
+        #expect(try await store.eventCount() == 3)
     }
 
     @Test func overTheDiskBudgetIngestIsRefused() async throws {

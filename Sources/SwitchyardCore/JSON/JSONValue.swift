@@ -112,8 +112,14 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 /// A JSON object that keeps member order; setting an existing key replaces its value in place.
+///
+/// Objects with more than ``indexThreshold`` members keep an index from key to position, so building an
+/// object of n members from a hostile body (a destination's answer, an event with thousands of keys)
+/// costs O(n), not O(n²); small objects, the common case, pay for no dictionary.
 public struct JSONObject: Sendable, Hashable {
     public private(set) var members: [(key: String, value: JSONValue)] = []
+    private var positions: [String: Int]?
+    static let indexThreshold = 8
 
     public init() {}
 
@@ -122,14 +128,35 @@ public struct JSONObject: Sendable, Hashable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        get { members.last { $0.key == key }?.value }
+        get { position(of: key).map { members[$0].value } }
         set {
-            if let index = members.firstIndex(where: { $0.key == key }) {
-                if let newValue { members[index].value = newValue } else { members.remove(at: index) }
+            if let index = indexedPosition(of: key) {
+                if let newValue {
+                    members[index].value = newValue
+                } else {
+                    members.remove(at: index)
+                    positions = nil  // rare: rebuilt on the next lookup of a large object
+                }
             } else if let newValue {
                 members.append((key, newValue))
+                positions?[key] = members.count - 1
             }
         }
+    }
+
+    private mutating func indexedPosition(of key: String) -> Int? {
+        if positions == nil, members.count > Self.indexThreshold {
+            var index = [String: Int](minimumCapacity: members.count * 2)
+            for (position, member) in members.enumerated() { index[member.key] = position }
+            positions = index
+        }
+        if let positions { return positions[key] }
+        return members.firstIndex { $0.key == key }
+    }
+
+    private func position(of key: String) -> Int? {
+        if let positions { return positions[key] }
+        return members.firstIndex { $0.key == key }
     }
 
     public var keys: [String] { members.map(\.key) }
