@@ -1,6 +1,7 @@
 import Foundation
 import SwitchyardCore
 import SwitchyardDestinations
+import SwitchyardTesting
 import Testing
 
 /// Everything a destination sends back is hostile (SPEC §2): a seeded random-mutation fuzz test of every
@@ -48,6 +49,40 @@ struct AnswerFuzzTests {
         }
         #expect(failures == 0, "seed \(seed): \(failures) answers broke an invariant (saved under Corpus/answers)")
         #expect(iterations > 1000, "the fuzzer ran \(iterations) mutations")
+    }
+
+    /// The same kind of answers over real loopback HTTP, through each HTTP destination's whole delivery
+    /// (the sender, the adapter, Amplitude's resend loop): every delivery ends, in a sane outcome.
+    @Test func mutatedAnswersOverLoopbackEndInSaneOutcomes() async throws {
+        let corpus = try CorpusAnswer.load(from: Self.corpusFolder)
+        let fixtures = FixtureCase.all().filter { ["webhook", "mixpanel", "amplitude", "posthog"].contains($0.type) }
+        try #require(!fixtures.isEmpty)
+        let server = try await ScriptedHTTPServer.start()
+        var random = SplitMix64(seed: 0x10_0BAC)
+        var undelivered = 0
+        for round in 0..<160 {
+            let fixture = fixtures[round % fixtures.count]
+            let input = try FixtureInput(
+                fixture, settingsOverride: [(fixture.type == "webhook" ? "url" : "endpoint", .string(server.url))])
+            // A real server sends a real status line; everything else about the answer is mutated.
+            let replies = (0..<6).map { _ -> ScriptedHTTPServer.Reply in
+                var answer = corpus[Int.random(in: 0..<corpus.count, using: &random)]
+                AnswerMutator.mutate(&answer, corpus: corpus, using: &random)
+                return .init(
+                    min(max(answer.status, 200), 599), headers: answer.headers.map { ($0.name, $0.value) },
+                    body: String(decoding: answer.body, as: UTF8.self))
+            }
+            server.program(replies, then: .ok)
+            let destination = try DestinationRegistry.makeDestination(
+                settings: input.settings,
+                context: testContext(clock: ManualWallClock(input.now), maxBatchEvents: input.maxBatchEvents))
+            let outcome = await destination.deliver(DeliveryBatch(events: input.events))
+            if outcome != .delivered { undelivered += 1 }
+            let problems = Self.problems(of: outcome, eventIndexes: Set(input.events.indices))
+            #expect(problems.isEmpty, "\(fixture.type)/\(fixture.name), round \(round): \(problems) from \(outcome)")
+        }
+        #expect(undelivered > 40, "the mutated answers were read: \(undelivered) of 160 deliveries did not succeed")
+        await server.stop()
     }
 
     /// The Retry-After reader alone: random text never traps and stays in range; valid dates read exactly.
