@@ -33,7 +33,7 @@ public final class DeliveryService: Service, Sendable {
     public init(
         destinations: [DestinationSettings], store: any EventStore, signal: EventLogSignal, nodeId: String,
         leaseTTL: Duration = .seconds(10), shutdownGrace: Duration = .seconds(10), isDefunctNode: @escaping @Sendable (String) -> Bool = { _ in false },
-        clock: any WallClock, logger: Logger, metrics: any MetricsFactory
+        clock: any WallClock, logger: Logger, metrics: any MetricsFactory, hub: LiveHub = LiveHub()
     ) throws {
         let sender = HTTPSender()
         let grace = ShutdownGrace(grace: shutdownGrace)
@@ -57,10 +57,10 @@ public final class DeliveryService: Service, Sendable {
                 retry: RetryPolicy(
                     initialBackoff: settings.retry.initialBackoff, maxBackoff: settings.retry.maxBackoff,
                     maxAge: settings.retry.maxAge, maxAttempts: settings.retry.maxAttempts),
-                anonymous: settings.anonymous)
+                anonymous: settings.anonymous, secrets: settings.typeSettings.secretValues)
             workers[settings.name] = DestinationWorker(
                 configuration: configuration, leases: leases, destination: destination, store: store, signal: signal, clock: clock,
-                logger: logger, metrics: DeliveryMetrics(factory: metrics), shutdownGrace: grace)
+                logger: logger, metrics: DeliveryMetrics(factory: metrics), shutdownGrace: grace, hub: hub)
         }
         self.workers = workers
         self.leases = leases

@@ -40,6 +40,8 @@ final class DestinationWorker: Sendable {
         /// How long an idle worker sleeps before looking at the replay queue again (it wakes at once for
         /// new log events).
         var idlePoll: Duration = .seconds(1)
+        /// The destination's secret values, masked wherever the live view shows its requests.
+        var secrets: [String] = []
 
         /// Events one round reads: `max_events × concurrency`, saturating (the config bounds both).
         var roundCapacity: Int {
@@ -63,6 +65,9 @@ final class DestinationWorker: Sendable {
         var leaseGrantedAt: ContinuousClock.Instant?
         /// Asked to hand the destination to a node with fewer (`DeliveryLeases` balances them).
         var handOver = false
+        /// The highest log sequence whose `route` item the live view got: a round read again (a partial
+        /// batch waiting for `max_wait`, a rewind) does not announce its decisions twice.
+        var liveRoutedThrough: Int64 = 0
     }
 
     let configuration: Configuration
@@ -78,12 +83,15 @@ final class DestinationWorker: Sendable {
     let live: Mutex<Live>
     /// Resumes a disabled worker when an operator re-enables it or queues a replay.
     let wake = EventLogSignal()
+    /// The live view: route decisions and delivery exchanges go there while someone watches.
+    let hub: LiveHub
 
     init(
         configuration: Configuration, leases: DeliveryLeases, destination: any Destination, store: any EventStore,
         signal: EventLogSignal, clock: any WallClock, logger: Logger, metrics: DeliveryMetrics,
-        shutdownGrace: ShutdownGrace = ShutdownGrace(grace: .seconds(10))
+        shutdownGrace: ShutdownGrace = ShutdownGrace(grace: .seconds(10)), hub: LiveHub = LiveHub()
     ) {
+        self.hub = hub
         self.configuration = configuration
         self.leases = leases
         self.destination = destination
@@ -273,7 +281,7 @@ final class DestinationWorker: Sendable {
                     readPosition = await recordedPosition(fallback: readPosition)
                 }
             case .batches(let batches, let endPosition, let parked):
-                guard let settled = await deliver(batches) else {
+                guard let settled = await deliver(batches, released: !parked.releasedHoldIds.isEmpty) else {
                     // Disabled or shutting down mid-round: nothing of this round is recorded; it is sent again.
                     continue
                 }
@@ -341,16 +349,22 @@ final class DestinationWorker: Sendable {
         while routedEvents.count < capacity {
             defer { page = min(page * 4, 2000) }
             let events = try await store.events(after: scanned, limit: page)
+            let watched = hub.isObserved
+            if watched { hub.publishIngest(events, sequence: \.sequence, make: LiveItems.ingest) }
+            var routes: [(StoredEvent, Routing)] = []
             for stored in events {
-                switch route(stored) {
+                let routing = route(stored)
+                switch routing {
                 case .deliver(let event): routedEvents.append((event, stored))
                 case .skip: break
                 case .hold: parked.held.append(stored)
                 case .drop: parked.dropped += 1
                 }
+                if watched { routes.append((stored, routing)) }
                 scanned = stored.sequence
                 if routedEvents.count >= capacity { break }
             }
+            if watched { publishRoutes(routes) }
             if events.count < page {
                 exhausted = true
                 break
@@ -401,9 +415,40 @@ final class DestinationWorker: Sendable {
 
     enum Routing {
         case deliver(DeliveryEvent)
-        case skip
+        /// The filter or `integrations` leave the event out.
+        case skip(EventFilter.Decision)
         case hold
         case drop
+    }
+
+    /// Tells the live view what this destination decided for each event read from the log, once each.
+    func publishRoutes(_ routes: [(StoredEvent, Routing)]) {
+        let fresh: [(StoredEvent, Routing)] = live.withLock { live in
+            let through = live.liveRoutedThrough
+            guard let last = routes.last?.0.sequence, last > through else { return [] }
+            live.liveRoutedThrough = last
+            return routes.filter { $0.0.sequence > through }
+        }
+        let now = clock.now()
+        for (stored, routing) in fresh {
+            let decision: String
+            let reason: String?
+            switch routing {
+            case .deliver:
+                (decision, reason) = ("queued", nil)
+            case .skip(.switchedOff(let why)):
+                (decision, reason) = ("switched_off", why)
+            case .skip(.filtered(let why)):
+                (decision, reason) = ("filtered", why)
+            case .skip(.accepted):
+                (decision, reason) = ("filtered", nil)
+            case .hold:
+                (decision, reason) = ("held", "anonymous: hold, and the person is not known yet")
+            case .drop:
+                (decision, reason) = ("dropped", "anonymous: drop, and the person is not known yet")
+            }
+            hub.publish(LiveItems.route(stored, destination: name, decision: decision, reason: reason, at: now))
+        }
     }
 
     /// What this destination does with a stored event: its filter and `integrations` decide whether it
@@ -413,9 +458,8 @@ final class DestinationWorker: Sendable {
         let event = stored.event
         let identified = stored.resolvedUserId != nil
         let facts = RoutingFacts(type: event.type, eventName: event.eventName, identified: identified, body: event.body)
-        guard configuration.filter.accepts(facts, destination: configuration.name, type: configuration.type) else {
-            return .skip
-        }
+        let decision = configuration.filter.decision(facts, destination: configuration.name, type: configuration.type)
+        guard decision == .accepted else { return .skip(decision) }
         if !identified, !replaying {
             switch configuration.anonymous {
             case .forward: break
@@ -462,10 +506,10 @@ final class DestinationWorker: Sendable {
 
     /// Sends the round's batches concurrently and waits until each settles. nil when the destination got
     /// disabled or the gateway is stopping: then nothing is recorded and the round is sent again later.
-    func deliver(_ batches: [[(event: DeliveryEvent, source: StoredEvent)]]) async -> Pending? {
+    func deliver(_ batches: [[(event: DeliveryEvent, source: StoredEvent)]], released: Bool = false) async -> Pending? {
         let results = await withTaskGroup(of: (Int, BatchResult).self) { group in
             for (index, batch) in batches.enumerated() {
-                group.addTask { (index, await self.settle(batch, firstAttempt: self.clock.now())) }
+                group.addTask { (index, await self.settle(batch, firstAttempt: self.clock.now(), released: released)) }
             }
             var results = [BatchResult?](repeating: nil, count: batches.count)
             for await (index, result) in group { results[index] = result }
@@ -492,16 +536,30 @@ final class DestinationWorker: Sendable {
 
     /// Sends one batch until it settles: retries with backoff, splits on 413, dead-letters what cannot be
     /// delivered or what outlived `retry.max_age` / `max_attempts`.
-    func settle(_ batch: [(event: DeliveryEvent, source: StoredEvent)], firstAttempt: Timestamp) async -> BatchResult {
+    func settle(
+        _ batch: [(event: DeliveryEvent, source: StoredEvent)], firstAttempt: Timestamp, released: Bool = false
+    ) async -> BatchResult {
         var attempt = 1
         var generator = SystemRandomNumberGenerator()
         while true {
             if isStopping || !holdsLease { return .interrupted }
             await throttle(batch.count)
             let delivery = DeliveryBatch(events: batch.map(\.event), attempt: attempt)
+            // Only a watched live view gets a transcript: otherwise nothing of the requests is kept.
+            let transcript = hub.isObserved ? DeliveryTranscript() : nil
+            let started = ContinuousClock.now
             // Cut off by the shutdown grace: not recorded, so the batch stays queued for the next start.
-            guard let outcome = await shutdownGrace.runUntilExpired({ await self.destination.deliver(delivery) }) else {
+            guard
+                let outcome = await shutdownGrace.runUntilExpired({
+                    await self.destination.deliver(delivery, transcript: transcript)
+                })
+            else {
                 return .interrupted
+            }
+            if let transcript {
+                publishDelivery(
+                    batch, attempt: attempt, outcome: outcome, exchanges: transcript.exchanges, released: released,
+                    firstAttempt: firstAttempt, duration: .now - started)
             }
             switch outcome {
             case .delivered:
@@ -567,6 +625,41 @@ final class DestinationWorker: Sendable {
                 metrics.retrying(name, -batch.count)
                 attempt += 1
             }
+        }
+    }
+
+    /// Tells the live view what an attempt sent and what came of it: one `delivery` item per request, or
+    /// one for the attempt when the destination sends no requests (the warehouse writes files).
+    func publishDelivery(
+        _ batch: [(event: DeliveryEvent, source: StoredEvent)], attempt: Int, outcome batchOutcome: DeliveryOutcome,
+        exchanges: [DeliveryExchange], released: Bool, firstAttempt: Timestamp, duration: Duration
+    ) {
+        let now = clock.now()
+        let givesUp = configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: now)
+        func label(_ outcome: DeliveryOutcome) -> String {
+            switch outcome {
+            case .delivered: released ? "released" : "delivered"
+            case .retry: givesUp ? "dead_lettered" : "retrying"
+            // A batch of one that is too large cannot be split further: it is dead-lettered.
+            case .split: batch.count > 1 ? "retrying" : "dead_lettered"
+            case .deadLetter, .deadLetterAll: "dead_lettered"
+            // Disabled: the events stay queued until an operator re-enables the destination.
+            case .disable: "retrying"
+            }
+        }
+        guard !exchanges.isEmpty else {
+            hub.publish(
+                LiveItems.delivery(
+                    destination: name, events: batch.map(\.source), outcome: label(batchOutcome), attempt: attempt,
+                    exchange: nil, error: LiveItems.reasonText(batchOutcome), secrets: configuration.secrets, at: now))
+            return
+        }
+        for exchange in exchanges {
+            let events = exchange.request.eventIndexes.filter(batch.indices.contains).map { batch[$0].source }
+            hub.publish(
+                LiveItems.delivery(
+                    destination: name, events: events, outcome: label(exchange.outcome), attempt: attempt,
+                    exchange: exchange, error: nil, secrets: configuration.secrets, at: now))
         }
     }
 

@@ -21,12 +21,24 @@ public protocol Destination: Sendable {
 
     /// Releases resources (open files). Called once, after the last `commit(force: true)`.
     func shutdown() async
+
+    /// ``deliver(_:)``, recording each request and its answer in `transcript` when one is given (the live
+    /// view is watched). Destinations that send no requests (the warehouse) record nothing.
+    func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome
+
+    /// The requests ``deliver(_:)`` would send for `batch` now, built by the same code, sending nothing
+    /// (`POST /api/destinations/{name}/preview`); nil for a destination that sends no requests.
+    func preview(_ batch: DeliveryBatch) throws -> [OutgoingRequest]?
 }
 
 extension Destination {
     public func commit(force: Bool) async throws -> Bool { true }
     public var commitInterval: Duration? { nil }
     public func shutdown() async {}
+    public func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome {
+        await deliver(batch)
+    }
+    public func preview(_ batch: DeliveryBatch) throws -> [OutgoingRequest]? { nil }
 }
 
 /// What a destination type gets to build an instance.

@@ -23,17 +23,20 @@ public struct Gateway: Sendable {
     public let delivery: DeliveryService
     /// The retention purge, also runnable on demand (`runOnce`).
     public let retention: RetentionPurge
+    /// The live view's hub (`GET /api/live`).
+    public let live: LiveHub
     public let services: [any Service]
     let logger: Logger
 
     /// Builds the gateway.
     /// - Parameters:
     ///   - clock: the wall clock for `receivedAt` and expiry; tests inject a manual one.
+    ///   - live: the live view's hub; tests pass one with small buffers.
     ///   - onServerRunning: called with the bound port once the server accepts connections (useful with
     ///     `server.listen: 127.0.0.1:0`).
     public static func build(
         config: SwitchyardConfig, clock: any WallClock = SystemWallClock(), logger: Logger,
-        nodeId: String = NodeIdentity.current,
+        nodeId: String = NodeIdentity.current, live: LiveHub = LiveHub(),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> Gateway {
         let registry = PrometheusCollectorRegistry()
@@ -62,7 +65,7 @@ public struct Gateway: Sendable {
                 destinations: config.destinations, store: store, signal: signal, nodeId: nodeId,
                 leaseTTL: config.storage.leaseTTL, shutdownGrace: config.server.shutdownGrace,
                 isDefunctNode: NodeIdentity.isDefunct, clock: clock,
-                logger: logger, metrics: factory)
+                logger: logger, metrics: factory, hub: live)
         } catch {
             throw GatewayStartError("\(config.file): \(error)")
         }
@@ -88,6 +91,10 @@ public struct Gateway: Sendable {
             .add(middleware: AdminJSONBodyMiddleware())
         AdminDestinationsController(delivery: delivery).addRoutes(to: admin)
         AdminIdentityController(store: store, clock: clock).addRoutes(to: admin)
+        LiveController(
+            stream: LiveStream(hub: live), delivery: delivery, parser: parser, clock: clock,
+            previewSource: config.sources.first?.name ?? "preview"
+        ).addRoutes(to: admin)
         try WebUI(store: store, delivery: delivery, clock: clock, access: access).addRoutes(to: router)
 
         let application = Application(
@@ -120,12 +127,14 @@ public struct Gateway: Sendable {
             delivery,
             retention,
             application,
+            // Stopped before the HTTP server: it ends the live streams, which would otherwise never finish.
+            LiveLogFollower(hub: live, store: store, signal: signal, clock: clock, logger: logger),
             gate,
             // Last, so the first to hear of SIGTERM: delivery's shutdown grace counts from then.
             delivery.shutdownGraceClock,
         ]
         return Gateway(
-            config: config, store: store, registry: registry, delivery: delivery, retention: retention,
+            config: config, store: store, registry: registry, delivery: delivery, retention: retention, live: live,
             services: services, logger: logger)
     }
 

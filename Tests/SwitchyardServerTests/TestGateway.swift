@@ -65,7 +65,8 @@ struct TestGateway {
     }
 
     static func start(
-        yaml makeYAML: (URL) -> String = { yaml(directory: $0) }, clock: any WallClock = SystemWallClock()
+        yaml makeYAML: (URL) -> String = { yaml(directory: $0) }, clock: any WallClock = SystemWallClock(),
+        live: LiveHub = LiveHub()
     ) async throws -> TestGateway {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -75,7 +76,7 @@ struct TestGateway {
         // SWITCHYARD_TEST_LOG_LEVEL=debug shows what the gateways of a failing test did.
         logger.logLevel = ProcessInfo.processInfo.environment["SWITCHYARD_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let gateway = try await Gateway.build(config: config, clock: clock, logger: logger) { port in
+        let gateway = try await Gateway.build(config: config, clock: clock, logger: logger, live: live) { port in
             portContinuation.yield(port)
         }
         let group = gateway.serviceGroup(signals: [])
@@ -94,9 +95,9 @@ struct TestGateway {
     /// Runs `body` against a fresh gateway and always stops it.
     static func with<T>(
         yaml: (URL) -> String = { TestGateway.yaml(directory: $0) }, clock: any WallClock = SystemWallClock(),
-        _ body: (TestGateway) async throws -> T
+        live: LiveHub = LiveHub(), _ body: (TestGateway) async throws -> T
     ) async throws -> T {
-        let gateway = try await start(yaml: yaml, clock: clock)
+        let gateway = try await start(yaml: yaml, clock: clock, live: live)
         do {
             let result = try await body(gateway)
             try await gateway.stop()

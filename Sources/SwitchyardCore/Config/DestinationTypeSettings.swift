@@ -19,4 +19,8 @@ public protocol DestinationTypeSettings: Sendable {
     init(node: ConfigNode) throws
     /// Resolved settings for display, secrets masked.
     var summary: [(key: String, value: String)] { get }
+    /// Every secret value the settings hold — tokens, API keys and secrets, signing secrets, header values,
+    /// credentials in URLs — exactly as they may appear in a request the destination sends, so the live
+    /// view can mask each with ``SecretMask`` wherever it shows that request (SPEC §6).
+    var secretValues: [String] { get }
 }

@@ -43,4 +43,48 @@ public enum SecretMask {
         let shown = url[..<schemeEnd.upperBound] + authority
         return rest.isEmpty || rest == "/" ? String(shown) : shown + "/…"
     }
+
+    /// `text` with every occurrence of each of `secrets` replaced by ``mask(_:)`` of it — also their
+    /// JSON-escaped form (`/` may travel as `\/`). Longer secrets are replaced first, so a secret that
+    /// contains another is hidden whole.
+    public static func redact(_ text: String, secrets: [String]) -> String {
+        var result = text
+        for secret in Set(secrets).filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) {
+            let masked = mask(secret)
+            result = result.replacing(secret, with: masked)
+            let escaped = secret.replacing("/", with: "\\/")
+            if escaped != secret { result = result.replacing(escaped, with: masked) }
+        }
+        return result
+    }
+
+    /// A request URL as a person may see it: credentials before `@` masked, then ``redact(_:secrets:)``.
+    public static func maskRequestURL(_ url: String, secrets: [String]) -> String {
+        var shown = url
+        if let schemeEnd = url.firstRange(of: "://") {
+            let afterScheme = url[schemeEnd.upperBound...]
+            let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
+            if let at = afterScheme[..<authorityEnd].lastIndex(of: "@") {
+                let userInfo = String(afterScheme[..<at])
+                shown = String(url[..<schemeEnd.upperBound]) + mask(userInfo) + String(url[at...])
+            }
+        }
+        return redact(shown, secrets: secrets)
+    }
+
+    /// Headers that carry a credential whatever their value: shown as their scheme (`Basic`, `Bearer`)
+    /// and ``mask(_:)`` of the rest.
+    public static let credentialHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey", "x-auth-token",
+    ]
+
+    /// A request header value as a person may see it: credential headers masked whole (keeping an auth
+    /// scheme word), others through ``redact(_:secrets:)``.
+    public static func maskHeader(name: String, value: String, secrets: [String]) -> String {
+        guard credentialHeaders.contains(name.lowercased()) else { return redact(value, secrets: secrets) }
+        if let space = value.firstIndex(of: " "), value[..<space].allSatisfy(\.isLetter) {
+            return String(value[...space]) + mask(String(value[value.index(after: space)...]))
+        }
+        return mask(value)
+    }
 }

@@ -82,18 +82,48 @@ public struct EventFilter: Sendable {
     }
 
     public func accepts(_ facts: RoutingFacts, destination: String, type destinationType: String) -> Bool {
-        if let types, !types.contains(facts.type) { return false }
-        if let identified, identified != facts.identified { return false }
+        decision(facts, destination: destination, type: destinationType) == .accepted
+    }
+
+    /// Why the destination takes an event or not, for the live view's `route` items.
+    public enum Decision: Sendable, Equatable {
+        case accepted
+        /// The destination's `filter` leaves it out; the reason names the filter key.
+        case filtered(reason: String)
+        /// The event's `integrations` object switches the destination off.
+        case switchedOff(reason: String)
+    }
+
+    public func decision(_ facts: RoutingFacts, destination: String, type destinationType: String) -> Decision {
+        if let types, !types.contains(facts.type) {
+            return .filtered(reason: "filter.types does not include \(facts.type.rawValue)")
+        }
+        if let identified, identified != facts.identified {
+            return .filtered(reason: identified ? "filter.identified: true and the event is anonymous" : "filter.identified: false and the event is identified")
+        }
         if !events.isEmpty {
             // Names filter events that have names (track, page, screen); identify and the rest pass.
-            if let name = facts.eventName, !events.contains(where: { $0.matches(name) }) { return false }
-            if facts.eventName == nil, facts.type == .track { return false }
+            if let name = facts.eventName, !events.contains(where: { $0.matches(name) }) {
+                return .filtered(reason: "filter.events matches no name like \(name.debugDescription)")
+            }
+            if facts.eventName == nil, facts.type == .track { return .filtered(reason: "filter.events and the track has no event name") }
         }
-        if let name = facts.eventName, excludeEvents.contains(where: { $0.matches(name) }) { return false }
+        if let name = facts.eventName, let glob = excludeEvents.first(where: { $0.matches(name) }) {
+            return .filtered(reason: "filter.exclude_events matches it (\(glob.pattern))")
+        }
         if !paths.isEmpty, facts.type == .page {
-            guard let path = facts.path, paths.contains(where: { $0.matches(path) }) else { return false }
+            guard let path = facts.path, paths.contains(where: { $0.matches(path) }) else {
+                return .filtered(reason: "filter.paths matches no path like \((facts.path ?? "(none)").debugDescription)")
+            }
         }
-        return Self.integrationsAllow(facts.integrations, destination: destination, type: destinationType)
+        if !Self.integrationsAllow(facts.integrations, destination: destination, type: destinationType) {
+            if facts.integrations[destination] == false { return .switchedOff(reason: "integrations.\(destination) is false") }
+            if let byType = facts.integrations.first(where: { $0.key.lowercased() == destinationType.lowercased() }), !byType.value {
+                return .switchedOff(reason: "integrations.\(byType.key) is false")
+            }
+            return .switchedOff(reason: "integrations.All is false")
+        }
+        return .accepted
     }
 
     static func integrationsAllow(_ integrations: [String: Bool], destination: String, type: String) -> Bool {

@@ -31,6 +31,15 @@ public struct AmplitudeDestination: Destination {
     }
 
     public func deliver(_ batch: DeliveryBatch) async -> DeliveryOutcome {
+        await deliver(batch, transcript: nil)
+    }
+
+    /// The first request of each chunk, as `deliver` sends them before any answer.
+    public func preview(_ batch: DeliveryBatch) throws -> [OutgoingRequest]? {
+        adapter.chunks(of: try adapter.events(for: batch)).map { adapter.request(carrying: $0) }
+    }
+
+    public func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome {
         let events: [AmplitudeEvent]
         do {
             events = try adapter.events(for: batch)
@@ -39,27 +48,38 @@ public struct AmplitudeDestination: Destination {
         }
         var settlement = Settlement()
         for chunk in adapter.chunks(of: events) {
-            if let decided = await send(chunk, into: &settlement) { return decided }
+            if let decided = await send(chunk, into: &settlement, transcript: transcript) { return decided }
         }
         return settlement.outcome(batchSize: batch.events.count)
     }
 
     /// Sends one request's events until they are all accepted, dead or set aside; returns an outcome
     /// only when an answer decides the whole batch.
-    func send(_ chunk: [AmplitudeEvent], into settlement: inout Settlement) async -> DeliveryOutcome? {
+    func send(
+        _ chunk: [AmplitudeEvent], into settlement: inout Settlement, transcript: DeliveryTranscript? = nil
+    ) async -> DeliveryOutcome? {
         var pending = chunk
         while !pending.isEmpty {
             let request = adapter.request(carrying: pending)
             let result: HTTPResult
+            let started = ContinuousClock.now
             do {
                 result = try await context.sender.send(request, timeout: context.timeout)
             } catch {
-                return .retry(
+                let outcome = DeliveryOutcome.retry(
                     after: nil,
                     reason: "no answer from \(HTTPDestination<AmplitudeAdapter>.host(request.url)): \(error)",
                     status: nil)
+                transcript?.record(
+                    DeliveryExchange(
+                        request: request, response: nil, failure: "\(error)", duration: .now - started, outcome: outcome))
+                return outcome
             }
             let answer = AmplitudeAnswer(result, events: pending, useBatchAPI: adapter.settings.useBatchAPI)
+            transcript?.record(
+                DeliveryExchange(
+                    request: request, response: result, failure: nil, duration: .now - started,
+                    outcome: Self.requestOutcome(answer)))
             context.logger.debug(
                 "destination answered",
                 metadata: [
@@ -96,6 +116,17 @@ public struct AmplitudeDestination: Destination {
             }
         }
         return nil
+    }
+
+    /// One answer as the live view labels its request: accepted, events dead, or to be sent again.
+    static func requestOutcome(_ answer: AmplitudeAnswer) -> DeliveryOutcome {
+        switch answer {
+        case .accepted: .delivered
+        case .rejected(let reasons, let status):
+            .deadLetter(indexes: Array(reasons.keys), reason: "Amplitude rejected events (HTTP \(status))", status: status)
+        case .throttled(_, _, let after): .retry(after: after, reason: "Amplitude throttled events (HTTP 429)", status: 429)
+        case .request(let outcome): outcome
+        }
     }
 
     /// What one batch's requests came to so far.

@@ -92,6 +92,9 @@ public struct AmplitudeSettings: DestinationTypeSettings {
         }
     }
 
+    /// The API key (Amplitude takes it in the body).
+    public var secretValues: [String] { [apiKey] }
+
     public var summary: [(key: String, value: String)] {
         var lines: [(key: String, value: String)] = [
             ("api_key", SecretMask.mask(apiKey)),

@@ -15,6 +15,14 @@ public struct HTTPDestination<Adapter: HTTPDestinationAdapter>: Destination {
     }
 
     public func deliver(_ batch: DeliveryBatch) async -> DeliveryOutcome {
+        await deliver(batch, transcript: nil)
+    }
+
+    public func preview(_ batch: DeliveryBatch) throws -> [OutgoingRequest]? {
+        try adapter.requests(for: batch, now: context.clock.now())
+    }
+
+    public func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome {
         let requests: [OutgoingRequest]
         do {
             requests = try adapter.requests(for: batch, now: context.clock.now())
@@ -26,12 +34,21 @@ public struct HTTPDestination<Adapter: HTTPDestinationAdapter>: Destination {
         var lastStatus: Int?
         for request in requests {
             let result: HTTPResult
+            let started = ContinuousClock.now
             do {
                 result = try await context.sender.send(request, timeout: context.timeout)
             } catch {
-                return .retry(after: nil, reason: "no answer from \(Self.host(request.url)): \(error)", status: nil)
+                let outcome = DeliveryOutcome.retry(
+                    after: nil, reason: "no answer from \(Self.host(request.url)): \(error)", status: nil)
+                transcript?.record(
+                    DeliveryExchange(
+                        request: request, response: nil, failure: "\(error)", duration: .now - started, outcome: outcome))
+                return outcome
             }
             let outcome = adapter.classify(result, for: request)
+            transcript?.record(
+                DeliveryExchange(
+                    request: request, response: result, failure: nil, duration: .now - started, outcome: outcome))
             context.logger.debug(
                 "destination answered",
                 metadata: ["switchyard.destination": "\(context.name)", "switchyard.status": "\(result.status)"])

@@ -132,6 +132,15 @@ public struct MixpanelSettings: DestinationTypeSettings {
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 
+    /// The project token and the `/import` credentials.
+    public var secretValues: [String] {
+        switch importAuth {
+        case .projectToken: return [token]
+        case .apiSecret(let secret): return [token, secret]
+        case .serviceAccount(_, let secret, _): return [token, secret]
+        }
+    }
+
     public var summary: [(key: String, value: String)] {
         var lines: [(key: String, value: String)] = [("token", SecretMask.mask(token))]
         switch importAuth {

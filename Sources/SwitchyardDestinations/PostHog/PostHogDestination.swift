@@ -24,6 +24,21 @@ public struct PostHogDestination: Destination {
     }
 
     public func deliver(_ batch: DeliveryBatch) async -> DeliveryOutcome {
+        await deliver(batch, transcript: nil)
+    }
+
+    /// The requests for the events PostHog would take; the set-aside ones are in none (as in `deliver`).
+    public func preview(_ batch: DeliveryBatch) throws -> [OutgoingRequest]? {
+        let kept = batch.events.indices.filter { adapter.rejection(of: batch.events[$0]) == nil }
+        guard !kept.isEmpty else { return [] }
+        return try http.preview(DeliveryBatch(events: kept.map { batch.events[$0] }, attempt: batch.attempt))?.map {
+            var request = $0
+            request.eventIndexes = request.eventIndexes.map { kept[$0] }
+            return request
+        }
+    }
+
+    public func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome {
         var kept: [Int] = []
         var setAside: [Int] = []
         var reasons: [String] = []
@@ -35,11 +50,18 @@ public struct PostHogDestination: Destination {
                 kept.append(index)
             }
         }
-        if setAside.isEmpty { return await http.deliver(batch) }
+        if setAside.isEmpty { return await http.deliver(batch, transcript: transcript) }
         let asideReason = "not sent to PostHog: " + reasons.joined(separator: "; ")
         if kept.isEmpty { return .deadLetterAll(reason: asideReason, status: nil) }
 
-        let outcome = await http.deliver(DeliveryBatch(events: kept.map { batch.events[$0] }, attempt: batch.attempt))
+        // The sub-batch's requests name sub-batch positions; the transcript gets the caller's.
+        let sent = transcript.map { _ in DeliveryTranscript() }
+        let outcome = await http.deliver(
+            DeliveryBatch(events: kept.map { batch.events[$0] }, attempt: batch.attempt), transcript: sent)
+        for var exchange in sent?.exchanges ?? [] {
+            exchange.request.eventIndexes = exchange.request.eventIndexes.map { kept[$0] }
+            transcript?.record(exchange)
+        }
         switch outcome {
         case .delivered:
             return .deadLetter(indexes: setAside, reason: asideReason, status: nil)

@@ -28,6 +28,9 @@ public struct PostHogSettings: DestinationTypeSettings {
         baseURL = try mapping.optionalBaseURL("endpoint") ?? Self.defaultEndpoint
     }
 
+    /// The project API key (PostHog takes it in the body).
+    public var secretValues: [String] { [apiKey] }
+
     public var summary: [(key: String, value: String)] {
         [("api_key", SecretMask.mask(apiKey)), ("base_url", baseURL)]
     }

@@ -71,6 +71,9 @@ public struct WarehouseSettings: DestinationTypeSettings {
         }
     }
 
+    /// None: the warehouse writes files and holds no credential.
+    public var secretValues: [String] { [] }
+
     public var summary: [(key: String, value: String)] {
         [
             ("path", path),

@@ -82,6 +82,19 @@ public struct WebhookSettings: DestinationTypeSettings {
         headers = try headerMapping.node.stringMap()
     }
 
+    /// The signing secrets (whole, and their key part after `whsec_`), every header value, and the URL's
+    /// path and query: hook URLs often carry their credential there, so `switchyard check` hides it too.
+    public var secretValues: [String] {
+        var values = secrets.flatMap { [$0.text, String($0.text.dropFirst("whsec_".count))] } + headers.values
+        if let schemeEnd = url.firstRange(of: "://"),
+            let pathStart = url[schemeEnd.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" })
+        {
+            let rest = url[pathStart...].drop { $0 == "/" || $0 == "?" }
+            if !rest.isEmpty { values.append(String(rest)) }
+        }
+        return values.filter { !$0.isEmpty }
+    }
+
     public var summary: [(key: String, value: String)] {
         var lines: [(key: String, value: String)] = [("url", SecretMask.maskURL(url))]
         if secrets.isEmpty {

@@ -1,0 +1,57 @@
+/// One message of the live view (SPEC §6 "Live view"): its SSE `event:` name, its `id:`, its JSON
+/// `data:` and the facts the filters of `GET /api/live` match on.
+///
+/// Items are built only while someone watches (``LiveHub/isObserved``) and are shared, not copied,
+/// between the replay buffer and every subscriber's buffer (`data` is a copy-on-write array).
+public struct LiveItem: Sendable {
+    /// The SSE `event:` name.
+    public enum Kind: String, Sendable, CaseIterable {
+        case ingest, route, delivery, identity, gap
+    }
+
+    /// Assigned by the hub: 1, 2, 3… in publication order within one gateway process.
+    public var id: UInt64
+    public var kind: Kind
+    /// One JSON object, the SSE `data:`.
+    public var data: [UInt8]
+    public var facts: LiveFacts
+
+    public init(id: UInt64 = 0, kind: Kind, data: [UInt8], facts: LiveFacts = LiveFacts()) {
+        self.id = id
+        self.kind = kind
+        self.data = data
+        self.facts = facts
+    }
+
+    /// The `gap` item a subscriber gets where `missed` items were skipped; it carries the id of the last
+    /// skipped item, so a client that reconnects with it resumes after what it was told it missed.
+    public static func gap(missed: UInt64, lastSkippedId: UInt64) -> LiveItem {
+        var writer = JSONWriter(capacity: 24)
+        writer.raw("{")
+        writer.key("missed")
+        writer.integer(missed)
+        writer.raw("}")
+        return LiveItem(id: lastSkippedId, kind: .gap, data: writer.bytes)
+    }
+}
+
+/// What an item is about, for filtering: the events' sources, types, names and the people's ids
+/// (`userId`, `anonymousId`, `resolvedUserId`), and the destination of a route or delivery item.
+public struct LiveFacts: Sendable, Equatable {
+    public var sources: [String]
+    public var destination: String?
+    public var types: [EventType]
+    public var eventNames: [String]
+    public var users: [String]
+
+    public init(
+        sources: [String] = [], destination: String? = nil, types: [EventType] = [], eventNames: [String] = [],
+        users: [String] = []
+    ) {
+        self.sources = sources
+        self.destination = destination
+        self.types = types
+        self.eventNames = eventNames
+        self.users = users
+    }
+}

@@ -1,0 +1,138 @@
+import SwitchyardCore
+import SwitchyardDestinations
+import SwitchyardStore
+
+/// Builds the live view's items (SPEC §6 "Live view"): the JSON of each kind and the facts filters use.
+/// Called only while the hub is watched.
+enum LiveItems {
+    /// `ingest`: the stored event, as destinations get it, and who it is about.
+    static func ingest(_ stored: StoredEvent) -> LiveItem {
+        let event = stored.event
+        var writer = JSONWriter(capacity: event.body.count + 300)
+        writer.raw("{")
+        writer.key("at")
+        writer.string(event.receivedAt.iso8601)
+        writer.raw(",")
+        writer.key("source")
+        writer.string(event.source)
+        writer.raw(",")
+        writer.key("sequence")
+        writer.integer(stored.sequence)
+        writer.raw(",")
+        writer.key("messageId")
+        writer.string(event.messageId)
+        writer.raw(",")
+        writer.key("type")
+        writer.string(event.type.rawValue)
+        if let name = event.eventName {
+            writer.raw(",")
+            writer.key(event.type == .track ? "event" : "name")
+            writer.string(name)
+        }
+        writer.raw(",")
+        writer.key("userId")
+        writer.optionalString(event.userId)
+        writer.raw(",")
+        writer.key("anonymousId")
+        writer.optionalString(event.anonymousId)
+        writer.raw(",")
+        writer.key("resolvedUserId")
+        writer.optionalString(stored.resolvedUserId)
+        writer.raw(",")
+        writer.key("message")
+        writer.raw(event.body)
+        writer.raw("}")
+        return LiveItem(kind: .ingest, data: writer.bytes, facts: facts([stored]))
+    }
+
+    /// `route`: what one destination decided for one event.
+    static func route(
+        _ stored: StoredEvent, destination: String, decision: String, reason: String?, at: Timestamp
+    ) -> LiveItem {
+        var facts = facts([stored])
+        facts.destination = destination
+        let value: JSONValue = .object(
+            JSONObject([
+                ("at", .string(at.iso8601)), ("messageId", .string(stored.event.messageId)),
+                ("destination", .string(destination)), ("decision", .string(decision)),
+                ("reason", reason.map(JSONValue.string) ?? .null),
+                ("type", .string(stored.event.type.rawValue)), ("sequence", .number(String(stored.sequence))),
+            ]))
+        return LiveItem(kind: .route, data: value.bytes, facts: facts)
+    }
+
+    /// `delivery`: one request of an attempt (or, for a destination that sends none, the attempt), with
+    /// every secret masked.
+    static func delivery(
+        destination: String, events: [StoredEvent], outcome: String, attempt: Int, exchange: DeliveryExchange?,
+        error: String?, secrets: [String], at: Timestamp
+    ) -> LiveItem {
+        var facts = facts(events)
+        facts.destination = destination
+        var members: [(String, JSONValue)] = [
+            ("at", .string(at.iso8601)), ("destination", .string(destination)),
+            ("messageIds", .array(events.map { .string($0.event.messageId) })),
+            ("outcome", .string(outcome)), ("attempt", .number(String(attempt))),
+        ]
+        if let exchange {
+            members.append(("request", exchange.request.shown(secrets: secrets)))
+            members.append(("response", exchange.response.map { $0.shown(secrets: secrets) } ?? .null))
+            members.append(("durationMs", .number(String(milliseconds(exchange.duration)))))
+            let reason = exchange.failure ?? reasonText(exchange.outcome)
+            members.append(("error", reason.map { .string(SecretMask.redact($0, secrets: secrets)) } ?? .null))
+        } else {
+            members.append(("request", .null))
+            members.append(("response", .null))
+            members.append(("error", error.map { .string(SecretMask.redact($0, secrets: secrets)) } ?? .null))
+        }
+        return LiveItem(kind: .delivery, data: JSONValue.object(JSONObject(members)).bytes, facts: facts)
+    }
+
+    /// `identity`: an activity entry (merge, refusal, person merge, erasure), shaped as in `/api/activity`.
+    static func identity(_ entry: ActivityEntry) -> LiveItem {
+        var members: [(String, JSONValue)] = [
+            ("kind", .string(entry.kind.rawValue)), ("at", .string(entry.at.iso8601)),
+            ("anonymousId", entry.anonymousId.map(JSONValue.string) ?? .null),
+            ("userId", entry.userId.map(JSONValue.string) ?? .null),
+            ("eventsMerged", .number(String(entry.eventsMerged))),
+            ("messageId", entry.messageId.map(JSONValue.string) ?? .null),
+        ]
+        if let merged = entry.mergedUserId { members.append(("mergedUserId", .string(merged))) }
+        if let reason = entry.reason {
+            members.append(("reason", .string(reason.rawValue)))
+            members.append(("explanation", .string(reason.explanation)))
+        }
+        let users = [entry.anonymousId, entry.userId, entry.mergedUserId].compactMap { $0 }
+        return LiveItem(
+            kind: .identity, data: JSONValue.object(JSONObject(members)).bytes, facts: LiveFacts(users: users))
+    }
+
+    static func facts(_ events: [StoredEvent]) -> LiveFacts {
+        var facts = LiveFacts()
+        for stored in events {
+            let event = stored.event
+            if !facts.sources.contains(event.source) { facts.sources.append(event.source) }
+            if !facts.types.contains(event.type) { facts.types.append(event.type) }
+            if let name = event.eventName, !facts.eventNames.contains(name) { facts.eventNames.append(name) }
+            for user in [event.userId, event.anonymousId, stored.resolvedUserId].compactMap({ $0 })
+            where !facts.users.contains(user) {
+                facts.users.append(user)
+            }
+        }
+        return facts
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    static func reasonText(_ outcome: DeliveryOutcome) -> String? {
+        switch outcome {
+        case .delivered: nil
+        case .retry(_, let reason, _), .deadLetterAll(let reason, _), .disable(let reason, _): reason
+        case .deadLetter(_, let reason, _): reason
+        case .split: "the destination answered 413: the batch is split in halves"
+        }
+    }
+}
