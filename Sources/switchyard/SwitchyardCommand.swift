@@ -15,7 +15,7 @@ struct SwitchyardCommand: AsyncParsableCommand {
         commandName: "switchyard",
         abstract: "A self-hosted event gateway for Segment-format analytics events.",
         version: version,
-        subcommands: [Serve.self, Check.self, Send.self, Replay.self])
+        subcommands: [Serve.self, Check.self, Send.self, Replay.self, Tail.self])
 }
 
 /// Options shared by the commands that read the config file.

@@ -1,0 +1,79 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardServer
+import Synchronization
+import Testing
+
+/// `switchyard tail` (SPEC §7) run as a real process against a real gateway.
+@Suite("switchyard tail", .serialized)
+struct LiveTailTests {
+    final class Output: Sendable {
+        let text = Mutex("")
+        var value: String { text.withLock { $0 } }
+    }
+
+    /// Starts `switchyard tail` with `arguments` against `gateway` and returns its growing standard output.
+    static func tail(_ gateway: TestGateway, _ arguments: [String]) throws -> (Process, Output) {
+        let config = gateway.directory.appendingPathComponent("tail.yaml")
+        try TestGateway.yaml(directory: gateway.directory).write(to: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = try ChildGateway.binary
+        process.arguments =
+            ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", TestGateway.adminToken] + arguments
+        let output = Output()
+        let pipe = Pipe()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, output)
+    }
+
+    @Test func tailPrintsASentEventAsJSONAndAsText() async throws {
+        try await TestGateway.with { gateway in
+            let (json, jsonOutput) = try Self.tail(gateway, ["--json", "--user", "tail-user"])
+            let (text, textOutput) = try Self.tail(gateway, [])
+            defer {
+                for process in [json, text] where process.isRunning {
+                    process.terminate()
+                    process.waitUntilExit()
+                }
+            }
+            try await waitUntil { gateway.gateway.live.subscriberCount == 2 }
+            let other = #"{"userId":"someone-else","event":"Paid","messageId":"tail-other"}"#
+            #expect(try await gateway.post("/v1/track", other).status == 200)
+            let mine = #"{"userId":"tail-user","event":"Signed Up","messageId":"tail-1"}"#
+            #expect(try await gateway.post("/v1/track", mine).status == 200)
+
+            try await waitUntil { jsonOutput.value.contains("tail-1") && textOutput.value.contains("tail-1") }
+            let lines = jsonOutput.value.split(separator: "\n").map(String.init)
+            let item = try #require(lines.compactMap { try? JSONValue.parse($0) }.first { $0["messageId"] == "tail-1" })
+            #expect(item["item"] == "ingest")
+            #expect(item["id"]?.stringValue.flatMap { UInt64($0) } != nil)
+            #expect(item["message"]?["event"] == "Signed Up")
+            #expect(!jsonOutput.value.contains("tail-other"), "--user filters")
+
+            let line = try #require(textOutput.value.split(separator: "\n").first { $0.contains("msg=tail-1") })
+            #expect(line.contains("ingest"))
+            #expect(line.contains("website track \"Signed Up\""))
+        }
+    }
+
+    @Test func aRefusedTokenEndsTailWithExitCode2() async throws {
+        try await TestGateway.with { gateway in
+            let config = gateway.directory.appendingPathComponent("tail.yaml")
+            try TestGateway.yaml(directory: gateway.directory).write(to: config, atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = try ChildGateway.binary
+            process.arguments = ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", "wrong-token"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            try await waitUntil { !process.isRunning }
+            #expect(process.terminationStatus == 2)
+        }
+    }
+}
