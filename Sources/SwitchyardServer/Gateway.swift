@@ -95,7 +95,10 @@ public struct Gateway: Sendable {
             stream: LiveStream(hub: live), delivery: delivery, parser: parser, clock: clock,
             previewSource: config.sources.first?.name ?? "preview"
         ).addRoutes(to: admin)
-        try WebUI(store: store, delivery: delivery, clock: clock, access: access).addRoutes(to: router)
+        try WebUI(
+            store: store, delivery: delivery, clock: clock, access: access, live: live,
+            destinationNames: config.destinations.map(\.name)
+        ).addRoutes(to: router)
 
         let application = Application(
             router: router,

@@ -220,6 +220,28 @@ struct LiveViewTests {
         }
     }
 
+    @Test func theLivePageAllowsOnlyTheGatewaysOwnScript() async throws {
+        try await TestGateway.with { gateway in
+            let page = try await gateway.admin("/live?type=track&user=u1")
+            #expect(page.status == 200)
+            let policy = page.headers.first(name: "Content-Security-Policy") ?? ""
+            #expect(policy.contains("script-src 'self'") && policy.contains("connect-src 'self'"))
+            #expect(!policy.contains("unsafe"))
+            #expect(page.text.contains(#"<script src="/live.js"></script>"#))
+            #expect(page.text.contains(#"<option value="track" selected>"#), "the filters show what the address asks")
+            // Other pages still allow no script at all.
+            let activity = try await gateway.admin("/")
+            #expect(activity.headers.first(name: "Content-Security-Policy")?.contains("script-src") == false)
+
+            let script = try await gateway.send("/live.js", method: .GET, auth: nil)
+            #expect(script.status == 200)
+            #expect(script.headers.first(name: "Content-Type")?.hasPrefix("text/javascript") == true)
+            #expect(try await gateway.send("/live", method: .GET, auth: nil).status == 401)
+            #expect(try await gateway.send("/live/stream", method: .GET, auth: nil).status == 401)
+            #expect(try await gateway.admin("/live?type=purchase").status == 400)
+        }
+    }
+
     @Test func noSecretOfAnyDestinationTypeReachesTheStream() async throws {
         let receiver = try await ScriptedHTTPServer.start()
         defer { Task { await receiver.stop() } }

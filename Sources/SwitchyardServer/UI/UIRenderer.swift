@@ -40,13 +40,18 @@ struct UIRenderer: Sendable {
     }
 
     /// `view` rendered with the template `name` as an HTML page.
-    func page(_ name: String, _ view: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    /// - Parameter scripts: the page runs the gateway's own scripts (the Live page): the policy then allows
+    ///   scripts and connections to 'self', still nothing from elsewhere and nothing inline.
+    func page(
+        _ name: String, _ view: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], scripts: Bool = false
+    ) -> Response {
         guard let html = library.render(view, withTemplate: name) else {
             fatalError("internal inconsistency: no UI template named \(name)")
         }
         var headers = headers
         headers[.contentType] = "text/html; charset=utf-8"
         for (name, value) in Self.securityHeaders { headers[name] = value }
+        if scripts { headers[.contentSecurityPolicy] = Self.scriptPolicy }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -58,6 +63,10 @@ struct UIRenderer: Sendable {
 
     /// Pages show personal data and carry CSRF tokens: never cached, never framed, no scripts at all, and
     /// no referrer that could leak a `?token=` or an id to another site.
+    static let scriptPolicy =
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
+        + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
     static let securityHeaders: [(HTTPField.Name, String)] = [
         (.cacheControl, "no-store"),
         (
@@ -75,6 +84,7 @@ struct UIChrome: Sendable {
     var title: String
     var onActivity = false
     var onDestinations = false
+    var onLive = false
     var csrf: String
     var version = SwitchyardVersion.current
 }
