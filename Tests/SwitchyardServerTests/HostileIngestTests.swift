@@ -157,4 +157,39 @@ struct HostileIngestTests {
         #expect(process.terminationStatus == 0)
         return String(decoding: data, as: UTF8.self)
     }
+
+    /// Duplicate keys and lone-surrogate escapes were stored as sent and made whole warehouse files
+    /// unloadable by DuckDB. Now the duplicates are refused, the surrogates replaced, escaped keys decoded,
+    /// and the files of a hostile batch load with every stored row.
+    @Test func warehouseFilesOfHostileEventsLoadInDuckDB() async throws {
+        try await TestGateway.with(yaml: { directory in
+            IdentityTests.yaml(
+                directory,
+                destinations: """
+                  - name: lake
+                    type: warehouse
+                    path: \(directory.path)/warehouse
+                    rotate: { max_bytes: 64MiB, max_age: 200ms }
+                    batch: { max_events: 1000, max_wait: 20ms }
+                """)
+        }) { (gateway) async throws in
+            let body = #"""
+                {"batch":[
+                  {"type":"track","userId":"u","event":"lone","messageId":"h1","properties":{"t":"a\udc00b","\ud800":1}},
+                  {"type":"track","userId":"u","event":"dup","messageId":"h2","properties":{"a":1,"a":2}},
+                  {"type":"track","user\u0049d":"v","\u0065vent":"escaped","messageId":"h3","resolvedUser\u0049d":"forged"},
+                  {"type":"track","userId":"u","event":"big","messageId":"h4","properties":{"n":1e309}}
+                ],"context":{"app":{"name":"a\ud800"}}}
+                """#
+            let response = try await gateway.post("/v1/batch", body)
+            #expect(response.status == 200, "\(response.text)")
+            #expect(response.json?["stored"] == 2)
+            try await waitUntil { try await gateway.status("lake")?["delivered"] == 2 }
+            let files = gateway.directory.appendingPathComponent("warehouse").path + "/website/tracks/dt=*/*.ndjson.gz"
+            let rows = try DuckDB.query(
+                "select messageId || ' ' || userId || ' ' || coalesce(resolvedUserId, '-') || ' ' || context.app.name "
+                    + "from read_json_auto('\(files)', union_by_name=true) order by messageId")
+            #expect(rows == "h1 u u a\u{FFFD}\nh3 v v a\u{FFFD}", "the sender's resolvedUserId is not the gateway's")
+        }
+    }
 }

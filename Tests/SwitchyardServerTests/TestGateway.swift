@@ -120,6 +120,9 @@ struct TestGateway {
     ) async throws -> TestResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
+        // A connection per request: gateways with short idle timeouts or a small connection cap close pooled
+        // connections, and the shared client could pick one in the instant it closes (remoteConnectionClosed).
+        request.headers.add(name: "Connection", value: "close")
         if let auth {
             request.headers.add(name: "Authorization", value: "Basic " + Data("\(auth):".utf8).base64EncodedString())
         }
