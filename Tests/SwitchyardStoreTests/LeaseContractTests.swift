@@ -58,15 +58,17 @@ struct LeaseContractTests {
 
     @Test(arguments: StoreContractTests.backends)
     func aNodeAtItsFairShareLeavesFreshlyFreedDestinationsToOthers(_ backend: Backend) async throws {
+        // A 10-minute lease: "freshly freed" means released less than a lease ago, and a loaded machine
+        // (the whole suite in parallel on two cores) once stalled this test for more than 30 s.
         try await contract.withStores(backend, count: 2) { stores in
             let (a, b) = (stores[0], stores[1])
-            #expect(try await a.claimLease(of: "one", by: "node-a", ttl: .seconds(30), fairShare: 1))
-            #expect(try await a.claimLease(of: "two", by: "node-a", ttl: .seconds(30), fairShare: nil))
+            #expect(try await a.claimLease(of: "one", by: "node-a", ttl: .seconds(600), fairShare: 1))
+            #expect(try await a.claimLease(of: "two", by: "node-a", ttl: .seconds(600), fairShare: nil))
             try await a.releaseLease(of: "two", by: "node-a")
-            #expect(try await a.claimLease(of: "two", by: "node-a", ttl: .seconds(30), fairShare: 1) == false, "a already has its share")
-            #expect(try await b.claimLease(of: "two", by: "node-b", ttl: .seconds(30), fairShare: 1), "b has none")
-            _ = try await a.renewLeases(of: "node-a", ttl: .seconds(30))
-            #expect(try await b.renewLeases(of: "node-b", ttl: .seconds(30)).liveNodes == 2)
+            #expect(try await a.claimLease(of: "two", by: "node-a", ttl: .seconds(600), fairShare: 1) == false, "a already has its share")
+            #expect(try await b.claimLease(of: "two", by: "node-b", ttl: .seconds(600), fairShare: 1), "b has none")
+            _ = try await a.renewLeases(of: "node-a", ttl: .seconds(600))
+            #expect(try await b.renewLeases(of: "node-b", ttl: .seconds(600)).liveNodes == 2)
         }
     }
 }
