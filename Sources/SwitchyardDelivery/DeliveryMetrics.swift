@@ -16,6 +16,19 @@ struct DeliveryMetrics: Sendable {
             .increment(by: count)
     }
 
+    /// Events parked until their anonymous id merges (`anonymous: hold`), and held events a merge released:
+    /// counted once recorded, so held minus released minus expired is what waits.
+    func held(_ destination: String, _ count: Int, released: Int) {
+        if count > 0 {
+            Counter(label: "switchyard_delivery_events_total", dimensions: [("destination", destination), ("outcome", "held")], factory: factory)
+                .increment(by: count)
+        }
+        if released > 0 {
+            Counter(label: "switchyard_delivery_events_total", dimensions: [("destination", destination), ("outcome", "released")], factory: factory)
+                .increment(by: released)
+        }
+    }
+
     func failed(_ destination: String) {
         Counter(label: "switchyard_delivery_failed_attempts_total", dimensions: [("destination", destination)], factory: factory)
             .increment()

@@ -37,6 +37,8 @@ final class DestinationWorker: Sendable {
         var retry: RetryPolicy
         /// What to do with events of people not known yet (SPEC §4 `anonymous:`).
         var anonymous: AnonymousPolicy = .forward
+        /// Held events older than this are never released (`hold_ttl`), whether or not the purge ran yet.
+        var holdTTL: Duration = .seconds(30 * 86_400)
         /// How long an idle worker sleeps before looking at the replay queue again (it wakes at once for
         /// new log events).
         var idlePoll: Duration = .seconds(1)
@@ -402,7 +404,8 @@ final class DestinationWorker: Sendable {
             return .batches(cut(entries), endPosition: nil, parked)
         }
         guard configuration.anonymous == .hold else { return nil }
-        let released = try await store.releasableHolds(of: name, limit: capacity)
+        let released = try await store.releasableHolds(
+            of: name, limit: capacity, receivedSince: clock.now() - configuration.holdTTL)
         guard !released.isEmpty else { return nil }
         let entries = released.compactMap { entry -> (DeliveryEvent, StoredEvent)? in
             guard case .deliver(let event) = route(entry.stored, replaying: true) else { return nil }
@@ -539,6 +542,7 @@ final class DestinationWorker: Sendable {
     func settle(
         _ batch: [(event: DeliveryEvent, source: StoredEvent)], firstAttempt: Timestamp, released: Bool = false
     ) async -> BatchResult {
+        var batch = batch
         var attempt = 1
         var generator = SystemRandomNumberGenerator()
         while true {
@@ -624,6 +628,14 @@ final class DestinationWorker: Sendable {
                 live.withLock { $0.retrying -= batch.count }
                 metrics.retrying(name, -batch.count)
                 attempt += 1
+                // An erasure while the batch waited drops that person's events (SPEC §3): only what is still
+                // stored is sent again. Unknown (the store did not answer): sent as it was, as before.
+                if let stored = try? await store.storedSequences(among: batch.map(\.source.sequence)),
+                    stored.count < batch.count
+                {
+                    batch = batch.filter { stored.contains($0.source.sequence) }
+                    if batch.isEmpty { return .settled(delivered: 0, deadLetters: []) }
+                }
             }
         }
     }
@@ -729,6 +741,7 @@ final class DestinationWorker: Sendable {
             dropped: pending.dropped, at: clock.now(), leaseHolder: leases.node)
         do {
             try await store.settle(settlement, for: name)
+            metrics.held(name, settlement.held.count, released: settlement.releasedHoldIds.count)
             pending = Pending()
         } catch where error.code == .leaseLost {
             pending = Pending()

@@ -76,8 +76,13 @@ public protocol EventStore: EventLogAppending {
     // MARK: Identity
 
     /// Held events of `destination` whose anonymous id has merged (within the late window): ready to be
-    /// delivered under the person's id, oldest first.
-    func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent]
+    /// delivered under the person's id, oldest first. Holds received before `receivedSince` (past `hold_ttl`)
+    /// are never released, even before the purge removes them: a merge must not send what has expired.
+    func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError) -> [QueuedEvent]
+
+    /// Of these sequences, the ones whose events are still stored: a batch waiting to be retried drops the
+    /// events an erasure removed meanwhile.
+    func storedSequences(among sequences: [Int64]) async throws(StoreError) -> Set<Int64>
 
     /// Events parked for `destination`.
     func holdCount(of destination: String) async throws(StoreError) -> Int
@@ -104,6 +109,11 @@ public protocol EventStore: EventLogAppending {
 }
 
 extension EventStore {
+    /// Every releasable hold, whatever its age.
+    public func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+        try await releasableHolds(of: destination, limit: limit, receivedSince: Timestamp(milliseconds: .min))
+    }
+
     public func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError)
         -> Bool
     {

@@ -174,6 +174,31 @@ struct IdentityTests {
         }
     }
 
+    /// analytics.js batches a sign-up's `alias` and `identify` into one `/v1/batch`, so one group commit
+    /// carries two triggers for one anonymous id: it stores and merges once on every back end.
+    @Test(arguments: ["sqlite"] + (PostgresTestCluster.available ? ["postgres"] : []))
+    func theSignUpBatchOfAnalyticsJSMergesOnceOnEveryBackEnd(_ backend: String) async throws {
+        let postgres = backend == "postgres" ? try await PostgresTestCluster.shared().createDatabase() : nil
+        try await TestGateway.with(yaml: { directory in
+            let yaml = Self.yaml(directory)
+            guard let postgres else { return yaml }
+            return yaml.replacingOccurrences(of: "sqlite: \(directory.path)/switchyard.db", with: "postgres: \(postgres)?sslmode=disable")
+        }) { (gateway) async throws in
+            try await post(gateway, "/v1/page", #"{"anonymousId":"visitor","messageId":"p"}"#)
+            try await post(
+                gateway, "/v1/batch",
+                #"{"batch":[{"type":"alias","anonymousId":"visitor","previousId":"visitor","userId":"signed-up","messageId":"al"},"#
+                    + #"{"type":"identify","anonymousId":"visitor","userId":"signed-up","traits":{"email":"a@b.c"},"messageId":"id"}]}"#)
+            let person = try #require(try await gateway.admin("/api/people/signed-up").json)
+            #expect(person["anonymousIds"] == ["visitor"])
+            #expect(person["traits"]?["email"] == "a@b.c")
+            let stored = try await gateway.storedEvents()
+            #expect(stored.map(\.resolvedUserId) == ["signed-up", "signed-up", "signed-up"])
+            let metrics = try await gateway.admin("/metrics").text
+            #expect(metrics.contains("switchyard_identity_merges_total 1"), "\(metrics)")
+        }
+    }
+
     @Test func erasureDeletesThePersonAndSuppressesTheUser() async throws {
         let forwarded = try await ScriptedHTTPServer.start()
         defer { Task { await forwarded.stop() } }

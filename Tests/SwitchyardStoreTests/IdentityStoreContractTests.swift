@@ -29,6 +29,14 @@ struct IdentityStoreContractTests {
         try await store.append(events, dedupeWindow: .seconds(3600))
     }
 
+    /// Holds every stored event for `mixpanel`, as an `anonymous: hold` destination that read them would.
+    func holdEverything(_ store: any EventStore) async throws {
+        let anonymous = try await store.events(after: 0, limit: 10)
+        try await store.settle(
+            DeliverySettlement(position: anonymous.last?.sequence, delivered: 0, deadLetters: [], replayedIds: [], held: anonymous, at: Self.t0),
+            for: "mixpanel")
+    }
+
     func entries(_ store: any EventStore, _ scope: ActivityScope = .identified) async throws -> [ActivityEntry] {
         try await store.activity(scope, before: nil, limit: 100).items.compactMap {
             if case .entry(let entry) = $0 { return entry }
@@ -143,10 +151,7 @@ struct IdentityStoreContractTests {
     func heldEventsAreReleasedByTheMergeUnderThePersonsId(_ backend: Backend) async throws {
         try await contract.withStore(backend) { (store) async throws in
             _ = try await append(store, Self.event("a1", anonymousId: "anon"), Self.event("a2", anonymousId: "anon", at: 1))
-            let anonymous = try await store.events(after: 0, limit: 10)
-            try await store.settle(
-                DeliverySettlement(position: anonymous.last?.sequence, delivered: 0, deadLetters: [], replayedIds: [], held: anonymous, at: Self.t0),
-                for: "mixpanel")
+            try await holdEverything(store)
             #expect(try await store.holdCount(of: "mixpanel") == 2)
             #expect(try await store.releasableHolds(of: "mixpanel", limit: 10).isEmpty, "nothing is released before the merge")
             _ = try await append(store, Self.event("id", .identify, userId: "u9", anonymousId: "anon", at: 2))
@@ -504,12 +509,106 @@ extension IdentityStoreContractTests {
         policy.lateWindow = .seconds(Int64.max)
         try await contract.withStore(backend, identity: policy) { (store) async throws in
             _ = try await append(store, Self.event("a1", anonymousId: "anon"))
-            let anonymous = try await store.events(after: 0, limit: 10)
-            try await store.settle(
-                DeliverySettlement(position: anonymous.last?.sequence, delivered: 0, deadLetters: [], replayedIds: [], held: anonymous, at: Self.t0),
-                for: "mixpanel")
+            try await holdEverything(store)
             _ = try await append(store, Self.event("id", .identify, userId: "u9", anonymousId: "anon", at: 2))
             #expect(try await store.releasableHolds(of: "mixpanel", limit: 10).map(\.stored.event.messageId) == ["a1"])
+        }
+    }
+
+    // MARK: SPEC §3 rev. 2026-12-03 — the engine's rows that touch storage
+
+    /// analytics.js batches a sign-up's `alias` and `identify` together: one group commit, one merge.
+    @Test(arguments: StoreContractTests.backends)
+    func aliasThenIdentifyOfOneAnonymousIdInOneAppendMergesOnce(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("p0", .page, anonymousId: "A"))
+            let results = try await append(
+                store,
+                Self.event("p1", .page, anonymousId: "A", at: 1),
+                Self.event("al", .alias, userId: "u1", previousId: "A", at: 2),
+                Self.event("id", .identify, userId: "u1", anonymousId: "A", at: 3, body: #"{"type":"identify","traits":{"email":"a@b"}}"#),
+                Self.event("t", anonymousId: "A", at: 4))
+            #expect(results.allSatisfy { if case .stored = $0 { true } else { false } })
+            let events = try await store.events(after: 0, limit: 10)
+            #expect(events.map(\.resolvedUserId) == ["u1", "u1", "u1", "u1", "u1"])
+            #expect(events.filter { $0.mergedAnonymousId == "A" }.map(\.event.messageId) == ["al"])
+            let merges = try await entries(store).filter { $0.kind == .anonymousMerge }
+            #expect(merges.map(\.eventsMerged) == [2], "the page views before the alias")
+            let person = try #require(try await store.person("u1"))
+            #expect(person.anonymousIds == ["A"])
+            #expect(person.traits["email"] == .string("a@b"))
+        }
+    }
+
+    /// Several triggers for one anonymous id in one commit, by two users: the second is refused and the id
+    /// becomes contested, in the same commit as in two.
+    @Test(arguments: StoreContractTests.backends)
+    func aContestedAnonymousIdStaysAnonymous(_ backend: Backend) async throws {
+        for split in [false, true] {
+            try await contract.withStore(backend) { (store) async throws in
+                let first = Self.event("i1", .identify, userId: "u1", anonymousId: "A")
+                let second = Self.event("i2", .identify, userId: "u2", anonymousId: "A", at: 1)
+                if split {
+                    _ = try await append(store, first)
+                    _ = try await append(store, second)
+                } else {
+                    _ = try await append(store, first, second)
+                }
+                _ = try await append(store, Self.event("lone", anonymousId: "A", at: 2), Self.event("again", userId: "u2", anonymousId: "A", at: 3))
+                let resolved = try await store.events(after: 0, limit: 10).map(\.resolvedUserId)
+                #expect(resolved == ["u1", "u2", nil, "u2"], "split: \(split)")
+                let refusals = try await entries(store).filter { $0.kind == .mergeRefused }
+                #expect(refusals.map(\.reason) == [.anonymousIdTaken], "recorded once")
+                #expect(MergeRefusal.anonymousIdTaken.explanation.contains("contested"))
+                #expect(try await store.person("u1")?.anonymousIds == ["A"])
+            }
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func traitsOfAnIdentifyWithoutUserIdJoinThePersonOnMerge(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(
+                store,
+                Self.event("a1", .identify, anonymousId: "A", body: #"{"type":"identify","traits":{"plan":"free","seen":1}}"#))
+            #expect(try await store.person("A") == nil, "an anonymous id is no person")
+            _ = try await append(
+                store,
+                Self.event("i1", .identify, userId: "u1", anonymousId: "A", at: 1, body: #"{"type":"identify","traits":{"plan":"pro"}}"#))
+            let traits = try #require(try await store.person("u1")).traits
+            #expect(traits["plan"] == .string("pro"), "the later identify wins")
+            #expect(traits["seen"] == .number("1"))
+            // Resolved by its anonymous id (a late event): updates the person.
+            _ = try await append(
+                store, Self.event("a2", .identify, anonymousId: "A", at: 2, body: #"{"type":"identify","traits":{"seen":2}}"#))
+            #expect(try await store.person("u1")?.traits["seen"] == .number("2"))
+        }
+    }
+
+    /// A shared device: erasing u1 keeps u2's events that carry u1's anonymous id.
+    @Test(arguments: StoreContractTests.backends)
+    func erasureNeverRemovesAnotherPersonsEvents(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(
+                store,
+                Self.event("a", anonymousId: "A"), Self.event("i1", .identify, userId: "u1", anonymousId: "A", at: 1),
+                Self.event("i2", .identify, userId: "u2", anonymousId: "A", at: 2), Self.event("t2", userId: "u2", anonymousId: "A", at: 3))
+            #expect(try await store.erase("u1", at: Self.t0 + .seconds(4)) == 2)
+            let left = try await store.events(after: 0, limit: 10)
+            #expect(left.map(\.event.messageId) == ["i2", "t2"])
+            #expect(try await store.storedSequences(among: left.map(\.sequence) + [Int64.max - 1]) == Set(left.map(\.sequence)))
+            #expect(try await store.person("u2") != nil)
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
+    func aMergeDoesNotReleaseHoldsPastTheirTTL(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("old", anonymousId: "anon"), Self.event("new", anonymousId: "anon", at: 100))
+            try await holdEverything(store)
+            _ = try await append(store, Self.event("id", .identify, userId: "u9", anonymousId: "anon", at: 200))
+            let released = try await store.releasableHolds(of: "mixpanel", limit: 10, receivedSince: Self.t0 + .seconds(50))
+            #expect(released.map(\.stored.event.messageId) == ["new"])
         }
     }
 }

@@ -48,7 +48,7 @@ public enum MergeRefusal: String, Sendable, CaseIterable {
 
     public var explanation: String {
         switch self {
-        case .anonymousIdTaken: "the anonymous id already belongs to another person"
+        case .anonymousIdTaken: "the anonymous id already belongs to another person; it is now contested: events carrying only it stay anonymous"
         case .blockedId: "a placeholder id value never takes part in a merge"
         case .userMergeNotAllowed: "alias of two identified users; set identity.allow_user_merge to merge them"
         case .tooManyAnonymousIds: "the person has reached identity.max_anonymous_ids"

@@ -5,7 +5,9 @@ import PostgresNIO
 import SwitchyardCore
 
 extension PostgresEventStore {
-    public func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+    public func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError)
+        -> [QueuedEvent]
+    {
         let window = identity.lateWindow?.milliseconds
         let columns = PostgresSchema.eventColumns.split(separator: ",")
             .map { "e." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
@@ -21,6 +23,7 @@ extension PostgresEventStore {
                 JOIN identities i ON i.anonymous_id = h.anonymous_id
                 JOIN events e ON e.seq = h.seq
                 WHERE h.destination = \(destination) AND (\(window)::bigint IS NULL OR h.received_at - i.merged_at <= \(window)::bigint)
+                    AND h.received_at >= \(receivedSince.milliseconds)
                 ORDER BY h.seq LIMIT \(limit)
                 """, logger
             ).map { row in
@@ -29,6 +32,13 @@ extension PostgresEventStore {
                 stored.resolvedUserId = try cells[PostgresSchema.eventColumnCount + 1].decode(String.self)
                 return QueuedEvent(id: try cells[0].decode(Int64.self), stored: stored)
             }
+        }
+    }
+
+    public func storedSequences(among sequences: [Int64]) async throws(StoreError) -> Set<Int64> {
+        guard !sequences.isEmpty else { return [] }
+        return try await connection("checking events still stored") { connection, logger in
+            Set(try await connection.rows("SELECT seq FROM events WHERE seq = ANY(\(sequences)::int8[])", logger).map { try $0.decode(Int64.self) })
         }
     }
 
@@ -138,25 +148,30 @@ extension PostgresEventStore {
                 .map { try $0.decode(String.self) }
             var deleted = try await connection.count(
                 "DELETE FROM events WHERE resolved_user_id = ANY(\(userIds)::text[]) OR user_id = ANY(\(userIds)::text[])", logger)
-            deleted += try await connection.count("DELETE FROM events WHERE anonymous_id = ANY(\(anonymousIds)::text[])", logger)
+            // Events of the person's anonymous ids that belong to nobody; one resolved to someone else (a shared
+            // device, a contested id) is that person's data and stays (SPEC §3).
+            deleted += try await connection.count(
+                "DELETE FROM events WHERE anonymous_id = ANY(\(anonymousIds)::text[]) AND resolved_user_id IS NULL", logger)
             for table in ["replay_queue", "dead_letters"] {
                 try await connection.run(
                     """
                     DELETE FROM \(unescaped: table) WHERE resolved_user_id = ANY(\(userIds)::text[])
-                        OR user_id = ANY(\(userIds)::text[]) OR anonymous_id = ANY(\(anonymousIds)::text[])
+                        OR user_id = ANY(\(userIds)::text[])
+                        OR (anonymous_id = ANY(\(anonymousIds)::text[]) AND resolved_user_id IS NULL)
                     """, logger)
             }
             try await connection.run("DELETE FROM holds WHERE anonymous_id = ANY(\(anonymousIds)::text[])", logger)
             try await connection.run(
                 """
                 DELETE FROM activity WHERE user_id = ANY(\(userIds)::text[]) OR merged_user_id = ANY(\(userIds)::text[])
-                    OR anonymous_id = ANY(\(anonymousIds)::text[])
+                    OR (anonymous_id = ANY(\(anonymousIds)::text[]) AND user_id IS NULL)
                 """, logger)
             try await connection.run(
                 """
                 INSERT INTO suppressions (user_id, at) SELECT u, \(at.milliseconds) FROM unnest(\(userIds)::text[]) AS t(u)
                 ON CONFLICT (user_id) DO NOTHING
                 """, logger)
+            try await connection.run("DELETE FROM anonymous_traits WHERE anonymous_id = ANY(\(anonymousIds)::text[])", logger)
             try await connection.run("DELETE FROM identities WHERE user_id = \(kept)", logger)
             try await connection.run("DELETE FROM person_aliases WHERE kept_user_id = \(kept)", logger)
             try await connection.run("DELETE FROM persons WHERE user_id = \(kept)", logger)

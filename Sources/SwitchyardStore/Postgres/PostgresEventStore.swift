@@ -99,11 +99,12 @@ public final class PostgresEventStore: EventStore {
     public func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
         let policy = identity
-        let (results, droppedTraits) = try await transaction("appending events") { connection, logger in
+        let (results, droppedTraits, changes) = try await transaction("appending events") { connection, logger in
             let batch = PostgresAppend(connection: connection, logger: logger, policy: policy)
-            return (try await batch.run(events, dedupeWindow: dedupeWindow), batch.droppedTraits)
+            return (try await batch.run(events, dedupeWindow: dedupeWindow), batch.droppedTraits, batch.changes)
         }
         traitsDrops.record(droppedTraits, limits: policy.traitsLimits)  // once committed
+        IdentityMetrics(factory: traitsDrops.metrics).record(changes)
         return results
     }
 

@@ -111,6 +111,15 @@ enum PostgresSchema {
                 "CREATE INDEX person_aliases_kept ON person_aliases (kept_user_id)"
             ]
         ),
+        (
+            3,
+            [
+                // SPEC §3 rev. 2026-12-03: an anonymous id another person claimed is contested (its lone events
+                // stay anonymous), and traits of an identify without userId wait for the merge.
+                "ALTER TABLE identities ADD COLUMN contested BOOLEAN NOT NULL DEFAULT false",
+                "CREATE TABLE anonymous_traits (anonymous_id TEXT PRIMARY KEY, traits BYTEA NOT NULL)",
+            ]
+        ),
     ]
 
     /// Milliseconds since 1970 by the database's clock: leases compare times of several nodes, so one clock

@@ -3,7 +3,9 @@ import GRDB
 import SwitchyardCore
 
 extension SQLiteEventStore {
-    public func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+    public func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError)
+        -> [QueuedEvent]
+    {
         let window = identity.lateWindow?.milliseconds
         return try await read("reading releasable holds of \(destination)") { db in
             // An event held before its id merged is released by the merge; one that arrived after the merge
@@ -17,10 +19,10 @@ extension SQLiteEventStore {
                     FROM holds h
                     JOIN identities i ON i.anonymous_id = h.anonymous_id
                     JOIN events e ON e.seq = h.seq
-                    WHERE h.destination = ? AND (? IS NULL OR h.received_at - i.merged_at <= ?)
+                    WHERE h.destination = ? AND (? IS NULL OR h.received_at - i.merged_at <= ?) AND h.received_at >= ?
                     ORDER BY h.seq LIMIT ?
                     """,
-                arguments: [destination, window, window, limit])
+                arguments: [destination, window, window, receivedSince.milliseconds, limit])
             var released: [QueuedEvent] = []
             while let row = try rows.next() {
                 var stored = try Self.storedEvent(row, at: 1)
@@ -28,6 +30,14 @@ extension SQLiteEventStore {
                 released.append(QueuedEvent(id: row[0], stored: stored))
             }
             return released
+        }
+    }
+
+    public func storedSequences(among sequences: [Int64]) async throws(StoreError) -> Set<Int64> {
+        guard !sequences.isEmpty else { return [] }
+        let list = "[" + sequences.map(String.init).joined(separator: ",") + "]"
+        return try await read("checking events still stored") { db in
+            Set(try Int64.fetchAll(db, sql: "SELECT seq FROM events WHERE seq IN (SELECT value FROM json_each(?))", arguments: [list]))
         }
     }
 
@@ -120,13 +130,17 @@ extension SQLiteEventStore {
             let inUsers = "IN (SELECT value FROM json_each(?1))"
             try db.execute(sql: "DELETE FROM events WHERE resolved_user_id \(inUsers) OR user_id \(inUsers)", arguments: [users])
             var deleted = db.changesCount
-            try db.execute(sql: "DELETE FROM events WHERE anonymous_id IN (SELECT value FROM json_each(?))", arguments: [anonymous])
+            // Events of the person's anonymous ids that belong to nobody; one resolved to someone else (a shared
+            // device, a contested id) is that person's data and stays (SPEC §3).
+            try db.execute(
+                sql: "DELETE FROM events WHERE anonymous_id IN (SELECT value FROM json_each(?)) AND resolved_user_id IS NULL",
+                arguments: [anonymous])
             deleted += db.changesCount
             for table in ["replay_queue", "dead_letters"] {
                 try db.execute(
                     sql: """
                         DELETE FROM \(table) WHERE resolved_user_id \(inUsers) OR user_id \(inUsers)
-                            OR anonymous_id IN (SELECT value FROM json_each(?2))
+                            OR (anonymous_id IN (SELECT value FROM json_each(?2)) AND resolved_user_id IS NULL)
                         """,
                     arguments: [users, anonymous])
             }
@@ -134,12 +148,13 @@ extension SQLiteEventStore {
             try db.execute(
                 sql: """
                     DELETE FROM activity WHERE user_id \(inUsers) OR merged_user_id \(inUsers)
-                        OR anonymous_id IN (SELECT value FROM json_each(?2))
+                        OR (anonymous_id IN (SELECT value FROM json_each(?2)) AND user_id IS NULL)
                     """,
                 arguments: [users, anonymous])
             try db.execute(
                 sql: "INSERT INTO suppressions (user_id, at) SELECT value, ?2 FROM json_each(?1) WHERE true ON CONFLICT (user_id) DO NOTHING",
                 arguments: [users, at.milliseconds])
+            try db.execute(sql: "DELETE FROM anonymous_traits WHERE anonymous_id IN (SELECT value FROM json_each(?))", arguments: [anonymous])
             try db.execute(sql: "DELETE FROM identities WHERE user_id = ?", arguments: [kept])
             try db.execute(sql: "DELETE FROM person_aliases WHERE kept_user_id = ?", arguments: [kept])
             try db.execute(sql: "DELETE FROM persons WHERE user_id = ?", arguments: [kept])

@@ -55,7 +55,7 @@ public final class SQLiteEventStore: EventStore {
         let windowMs = dedupeWindow.milliseconds
         let policy = identity
         do {
-            let (results, droppedTraits) = try await pool.write { db in
+            let (results, droppedTraits, changes) = try await pool.write { db in
                 let claim = try db.cachedStatement(
                     sql: """
                         INSERT INTO dedupe (source, message_id, received_at) VALUES (?, ?, ?)
@@ -64,26 +64,29 @@ public final class SQLiteEventStore: EventStore {
                         """)
                 let insert = try db.cachedStatement(
                     sql: "INSERT INTO events (\(SQLiteSchema.eventColumns)) VALUES (\(SQLiteSchema.placeholders))")
-                var identity = try SQLiteIdentity(db, policy: policy)
-                var results: [AppendResult] = []
-                results.reserveCapacity(events.count)
-                for event in events {
-                    var claimed = RawBinding(claim, in: db)
-                    claimed.text(event.source)
-                    claimed.text(event.messageId)
-                    claimed.integer(event.receivedAt.milliseconds)
-                    claimed.integer(windowMs)
-                    try claimed.run()
-                    guard db.changesCount > 0 else {
-                        results.append(.duplicate)
+                var results = [AppendResult](repeating: .duplicate, count: events.count)
+                var claimed: [(index: Int, event: NewEvent)] = []
+                for (index, event) in events.enumerated() {
+                    var claiming = RawBinding(claim, in: db)
+                    claiming.text(event.source)
+                    claiming.text(event.messageId)
+                    claiming.integer(event.receivedAt.milliseconds)
+                    claiming.integer(windowMs)
+                    try claiming.run()
+                    if db.changesCount > 0 { claimed.append((index, event)) }
+                }
+                let engine = IdentityEngine(policy: policy)
+                let claimedEvents = claimed.map(\.event)
+                var identity = SQLiteIdentity(db, policy: policy)
+                let decisions = engine.decide(claimedEvents, facts: try identity.loadFacts(engine.factsRequest(for: claimedEvents)))
+                var sequences: [Int64?] = []
+                sequences.reserveCapacity(claimed.count)
+                for ((index, event), decision) in zip(claimed, decisions.events) {
+                    guard case .stored(let resolved) = decision else {
+                        results[index] = .suppressed
+                        sequences.append(nil)
                         continue
                     }
-                    if policy.enabled { try identity.prefetch(event) }
-                    if let userId = event.userId, try identity.isSuppressed(userId) {
-                        results.append(.suppressed)
-                        continue
-                    }
-                    let resolved = policy.enabled ? try identity.resolve(event) : event.userId
                     var row = RawBinding(insert, in: db)
                     row.integer(nil)  // the log assigns the sequence
                     row.text(event.source)
@@ -100,13 +103,14 @@ public final class SQLiteEventStore: EventStore {
                     row.text(resolved)
                     row.text(nil)  // merged_anonymous_id: set by a merge, below
                     try row.run()
-                    let sequence = db.lastInsertedRowID
-                    if policy.enabled { try identity.apply(event, sequence: sequence, resolvedUserId: resolved) }
-                    results.append(.stored(sequence: sequence))
+                    sequences.append(db.lastInsertedRowID)
+                    results[index] = .stored(sequence: db.lastInsertedRowID)
                 }
-                return (results, try identity.finish())
+                try identity.apply(decisions.changes, sequences: sequences)
+                return (results, identity.droppedTraits, decisions.changes)
             }
             traitsDrops.record(droppedTraits, limits: policy.traitsLimits)  // once committed
+            IdentityMetrics(factory: traitsDrops.metrics).record(changes)
             return results
         } catch {
             throw StoreError(.unavailable, "appending events to \(path) failed: \(error)")

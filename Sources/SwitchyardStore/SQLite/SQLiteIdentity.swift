@@ -2,169 +2,186 @@ import Foundation
 import GRDB
 import SwitchyardCore
 
-/// Identity resolution inside the append transaction (SPEC §3). One instance per transaction.
-///
-/// Per event: the user id is made canonical (a user merged into another person resolves to the kept
-/// id); an anonymous-only event resolves to the person its anonymous id merged into, within the late
-/// window. Then merge triggers act — `identify` with both ids, `alias` (of an anonymous id, or of two
-/// users), and any event with both ids when `merge_on_any_event` — or are refused with an activity entry.
+/// Identity inside the SQLite append transaction: loads the facts `IdentityEngine` asks for and writes the
+/// changes it decides. No rule lives here (SPEC §3 is `IdentityEngine`); one instance per transaction.
 struct SQLiteIdentity {
     let db: Database
     let policy: IdentityPolicy
-    /// Lookups memoised for this transaction: a batch usually carries many events of the same few people.
-    /// Only this transaction writes while it runs, so they stay true; the rare paths that change them
-    /// (person merges, aliases) clear them.
-    let memo = Memo()
+    /// Traits of the persons this transaction updates, written by `writeTraits`: a storm of identifies for
+    /// one person costs one read and one write of its traits, not one each.
+    var traits: [String: TraitsMerge] = [:]
+    /// Trait keys dropped by the caps, per person, over the whole transaction.
+    var droppedTraits: [String: Int] = [:]
 
-    final class Memo {
-        var suppressed: [String: Bool] = [:]
-        var canonical: [String: String] = [:]
-        var persons: Set<String> = []
-        var owners: [String: String] = [:]
-        /// Traits of the persons this transaction's identify calls update, written by `writeTraits`: a
-        /// storm of identifies for one person costs one read and one write of its traits, not one each.
-        var traits: [String: TraitsMerge] = [:]
-        /// Trait keys dropped by the caps, per person, over the whole transaction (never cleared).
-        var droppedTraits: [String: Int] = [:]
+    /// Persons whose traits are held at once. A commit can carry identifies of thousands of persons, each with
+    /// up to 64 KB of traits; past this many they are written and forgotten, so memory stays bounded.
+    static let cachedTraitsLimit = 64
 
-        /// Forgets the lookups; traits are written and forgotten by `writeTraits` instead.
-        func clear() {
-            suppressed = [:]
-            canonical = [:]
-            persons = []
-            owners = [:]
-        }
-    }
-
-    init(_ db: Database, policy: IdentityPolicy) throws {
+    init(_ db: Database, policy: IdentityPolicy) {
         self.db = db
         self.policy = policy
     }
 
-    func isSuppressed(_ userId: String) throws -> Bool {
-        if let known = memo.suppressed[userId] { return known }
-        let suppressed = try lookUpSuppressed(userId)
-        memo.suppressed[userId] = suppressed
-        return suppressed
-    }
+    // MARK: Facts
 
-    func lookUpSuppressed(_ userId: String) throws -> Bool {
-        try Bool.fetchOne(
-            try db.cachedStatement(sql: "SELECT 1 FROM suppressions WHERE user_id = ?"), arguments: [userId]) ?? false
-    }
-
-    /// The user id a person is known by: the id itself, or the id it was merged into.
-    func canonical(_ userId: String) throws -> String {
-        if let known = memo.canonical[userId] { return known }
-        let kept = try lookUpCanonical(userId)
-        memo.canonical[userId] = kept
-        return kept
-    }
-
-    func lookUpCanonical(_ userId: String) throws -> String {
-        try String.fetchOne(
-            try db.cachedStatement(sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?"),
-            arguments: [userId]) ?? userId
-    }
-
-    func personExists(_ userId: String) throws -> Bool {
-        if memo.persons.contains(userId) { return true }
-        return try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM persons WHERE user_id = ?"), arguments: [userId])
-            ?? false
-    }
-
-    /// Looks up everything identity needs to know about the event's ids in one statement, so an event
-    /// of a person not seen yet in this transaction costs one query instead of four.
-    func prefetch(_ event: NewEvent) throws {
-        let userId = event.userId
-        let anonymousId = event.anonymousId
-        let needUser = userId.map { memo.suppressed[$0] == nil || memo.canonical[$0] == nil } ?? false
-        let needOwner = anonymousId.map { memo.owners[$0] == nil } ?? false
-        guard needUser || needOwner else { return }
-        let statement = try db.cachedStatement(
+    /// Everything on record about the requested ids: two statements per id, local and indexed.
+    func loadFacts(_ request: IdentityFactsRequest) throws -> IdentityFacts {
+        var facts = IdentityFacts()
+        let user = try db.cachedStatement(
             sql: """
-                SELECT
-                    (SELECT 1 FROM suppressions WHERE user_id = ?1),
-                    (SELECT kept_user_id FROM person_aliases WHERE user_id = ?1),
-                    (SELECT 1 FROM persons WHERE user_id = ?1),
-                    (SELECT user_id FROM identities WHERE anonymous_id = ?2)
+                SELECT (SELECT 1 FROM suppressions WHERE user_id = ?1),
+                    (SELECT kept_user_id FROM person_aliases WHERE user_id = ?1)
                 """)
-        guard let row = try Row.fetchOne(statement, arguments: [userId, anonymousId]) else { return }
-        if let userId {
-            memo.suppressed[userId] = (row[0] as Int?) != nil
+        let person = try db.cachedStatement(
+            sql: "SELECT first_seen, (SELECT count(*) FROM identities WHERE user_id = ?1) FROM persons WHERE user_id = ?1")
+        for userId in request.userIds {
+            guard let row = try Row.fetchOne(user, arguments: [userId]) else { continue }
+            if (row[0] as Int?) != nil { facts.suppressedUserIds.insert(userId) }
             let kept: String? = row[1]
-            memo.canonical[userId] = kept ?? userId
-            if kept == nil, (row[2] as Int?) != nil { memo.persons.insert(userId) }
+            if let kept { facts.keptUserIds[userId] = kept }
+            let personId = kept ?? userId
+            if facts.persons[personId] == nil, let found = try Row.fetchOne(person, arguments: [personId]) {
+                facts.persons[personId] = PersonFacts(firstSeen: Timestamp(milliseconds: found[0]), anonymousIdCount: found[1])
+            }
         }
-        if let anonymousId, let owner: String = row[3] { memo.owners[anonymousId] = owner }
+        let anonymous = try db.cachedStatement(
+            sql: """
+                SELECT i.user_id, i.merged_at, i.contested,
+                    (SELECT 1 FROM anonymous_traits WHERE anonymous_id = ?1),
+                    a.kind, a.user_id, a.reason
+                FROM (SELECT 1) LEFT JOIN identities i ON i.anonymous_id = ?1
+                LEFT JOIN (SELECT kind, user_id, reason FROM activity WHERE anonymous_id = ?1 ORDER BY id DESC LIMIT 1) a ON 1
+                """)
+        for anonymousId in request.anonymousIds {
+            guard let row = try Row.fetchOne(anonymous, arguments: [anonymousId]) else { continue }
+            if let owner: String = row[0] {
+                facts.owners[anonymousId] = AnonymousIdOwner(
+                    userId: owner, mergedAt: Timestamp(milliseconds: row[1]), contested: (row[2] as Int? ?? 0) != 0)
+            }
+            if (row[3] as Int?) != nil { facts.anonymousIdsWithTraits.insert(anonymousId) }
+            if let kind = (row[4] as String?).flatMap(ActivityEntry.Kind.init(rawValue:)) {
+                facts.latestEntries[anonymousId] = LatestActivity(
+                    kind: kind, userId: row[5], reason: (row[6] as String?).flatMap(MergeRefusal.init(rawValue:)))
+            }
+        }
+        return facts
     }
 
-    /// The person an event belongs to as it arrives.
-    func resolve(_ event: NewEvent) throws -> String? {
-        if let userId = event.userId { return try canonical(userId) }
-        guard let anonymousId = event.anonymousId else { return nil }
-        guard
-            let row = try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT user_id, merged_at FROM identities WHERE anonymous_id = ?"),
-                arguments: [anonymousId])
-        else { return nil }
-        let mergedAt = Timestamp(milliseconds: row[1])
-        if let window = policy.lateWindow, event.receivedAt > mergedAt + window { return nil }
-        return row[0]
+    // MARK: Changes
+
+    /// Writes the decided changes; `sequences[i]` is the sequence of the commit's event `i` (nil: not stored).
+    mutating func apply(_ changes: [IdentityChange], sequences: [Int64?]) throws {
+        for change in changes {
+            switch change {
+            case .createPerson(let userId, let firstSeen):
+                try db.cachedStatement(
+                    sql: "INSERT INTO persons (user_id, traits, first_seen) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
+                ).execute(arguments: [userId, Data("{}".utf8), firstSeen.milliseconds])
+            case .mergeAnonymousId(let merge):
+                try mergeAnonymousId(merge, sequence: sequences[merge.eventIndex])
+            case .contest(let anonymousId):
+                try db.execute(sql: "UPDATE identities SET contested = 1 WHERE anonymous_id = ?", arguments: [anonymousId])
+            case .addUserId(let userId, let keptUserId):
+                try db.execute(
+                    sql: """
+                        INSERT INTO person_aliases (user_id, kept_user_id) VALUES (?, ?)
+                        ON CONFLICT (user_id) DO UPDATE SET kept_user_id = excluded.kept_user_id
+                        """,
+                    arguments: [userId, keptUserId])
+            case .mergePersons(let merge):
+                try mergePersons(merge)
+            case .updateTraits(let userId, let update):
+                try updateTraits(of: userId, update)
+            case .keepAnonymousTraits(let anonymousId, let message):
+                var kept = TraitsMerge(stored: try anonymousTraits(of: anonymousId), limits: policy.traitsLimits)
+                kept.merge(traitsOf: message)
+                try db.execute(
+                    sql: """
+                        INSERT INTO anonymous_traits (anonymous_id, traits) VALUES (?, ?)
+                        ON CONFLICT (anonymous_id) DO UPDATE SET traits = excluded.traits
+                        """,
+                    arguments: [anonymousId, Data(kept.json)])
+            case .record(let entry):
+                try record(entry, eventsMerged: entry.eventsMerged)
+            }
+        }
+        try writeTraits()
     }
 
-    /// Acts on what the stored event means for identity.
-    mutating func apply(_ event: NewEvent, sequence: Int64, resolvedUserId: String?) throws {
-        if !event.blockedIds.isEmpty, isMergeTrigger(event, ignoringBlocked: true) {
-            let blocked = event.blockedIds[0]
-            try refuse(
-                .blockedId, anonymousId: blocked.field == "anonymousId" ? blocked.value : event.anonymousId,
-                userId: blocked.field == "userId" ? blocked.value : event.userId, messageId: event.messageId,
-                at: event.receivedAt)
+    func mergeAnonymousId(_ merge: AnonymousMerge, sequence: Int64?) throws {
+        try db.execute(
+            sql: "INSERT INTO identities (anonymous_id, user_id, merged_at, message_id) VALUES (?, ?, ?, ?)",
+            arguments: [merge.anonymousId, merge.userId, merge.mergedAt.milliseconds, merge.messageId])
+        let trigger = sequence ?? Int64.max
+        try db.execute(
+            sql: """
+                UPDATE events SET resolved_user_id = ?
+                WHERE anonymous_id = ? AND resolved_user_id IS NULL AND received_at >= ? AND seq < ?
+                """,
+            arguments: [merge.userId, merge.anonymousId, merge.attachSince.milliseconds, trigger])
+        let attached = db.changesCount
+        if let sequence {
+            try db.execute(sql: "UPDATE events SET merged_anonymous_id = ? WHERE seq = ?", arguments: [merge.anonymousId, sequence])
         }
-        if event.type == .alias, let previousId = event.previousId, let userId = event.userId {
-            try alias(previousId: previousId, userId: userId, event: event, sequence: sequence)
-            return
-        }
-        guard let userId = resolvedUserId, event.userId != nil else { return }
-        try ensurePerson(userId, at: event.receivedAt)
-        if event.type == .identify {
-            try mergeTraits(of: event, into: userId)
-        }
-        if let anonymousId = event.anonymousId, event.type == .identify || policy.mergeOnAnyEvent {
-            try merge(anonymousId: anonymousId, into: userId, event: event, sequence: sequence)
-        }
+        try record(
+            ActivityEntry(
+                id: 0, kind: .anonymousMerge, at: merge.mergedAt, anonymousId: merge.anonymousId, userId: merge.userId,
+                messageId: merge.messageId),
+            eventsMerged: attached)
     }
 
-    func isMergeTrigger(_ event: NewEvent, ignoringBlocked: Bool) -> Bool {
-        switch event.type {
-        case .identify, .alias: return true
-        default:
-            guard policy.mergeOnAnyEvent else { return false }
-            // Both ids were sent, one of them blocked.
-            return (event.userId != nil || event.anonymousId != nil) && ignoringBlocked
-        }
+    mutating func mergePersons(_ merge: PersonMerge) throws {
+        try writeTraits()  // the merge reads both persons' stored traits
+        let (kept, merged) = (merge.keptUserId, merge.mergedUserId)
+        var combined = TraitsMerge(stored: try storedTraits(of: kept), limits: policy.traitsLimits)
+        combined.fill(from: try storedTraits(of: merged))
+        countDropped(combined.droppedKeys, of: kept)
+        try db.execute(
+            sql: "UPDATE persons SET traits = ?, first_seen = ? WHERE user_id = ?",
+            arguments: [Data(combined.json), merge.firstSeen.milliseconds, kept])
+        try db.execute(sql: "DELETE FROM persons WHERE user_id = ?", arguments: [merged])
+        try db.execute(sql: "UPDATE identities SET user_id = ? WHERE user_id = ?", arguments: [kept, merged])
+        try db.execute(sql: "UPDATE person_aliases SET kept_user_id = ? WHERE kept_user_id = ?", arguments: [kept, merged])
+        try db.execute(
+            sql: """
+                INSERT INTO person_aliases (user_id, kept_user_id) VALUES (?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET kept_user_id = excluded.kept_user_id
+                """,
+            arguments: [merged, kept])
+        try db.execute(sql: "UPDATE events SET resolved_user_id = ? WHERE resolved_user_id = ?", arguments: [kept, merged])
+        let moved = db.changesCount
+        try record(
+            ActivityEntry(
+                id: 0, kind: .personMerge, at: merge.at, anonymousId: nil, userId: kept, mergedUserId: merged,
+                messageId: merge.messageId),
+            eventsMerged: moved)
     }
 
-    func ensurePerson(_ userId: String, at: Timestamp) throws {
-        guard !memo.persons.contains(userId) else { return }
-        memo.persons.insert(userId)
+    func record(_ entry: ActivityEntry, eventsMerged: Int) throws {
         try db.cachedStatement(
-            sql: "INSERT INTO persons (user_id, traits, first_seen) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
-        ).execute(arguments: [userId, Data("{}".utf8), at.milliseconds])
+            sql: """
+                INSERT INTO activity (kind, at, anonymous_id, user_id, merged_user_id, events_merged, message_id, reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            entry.kind.rawValue, entry.at.milliseconds, entry.anonymousId, entry.userId, entry.mergedUserId, eventsMerged,
+            entry.messageId, entry.reason?.rawValue,
+        ])
     }
 
-    /// Persons whose traits the memo holds at once. A commit can carry identifies of thousands of persons,
-    /// each with up to 64 KB of traits; past this many they are written and forgotten, so memory stays bounded.
-    static let cachedTraitsLimit = 64
+    // MARK: Traits
 
-    /// Later identify calls win per key, within `identity.max_traits` and 64 KB (`TraitsMerge`). Kept in the
-    /// memo: `writeTraits` stores the result.
-    func mergeTraits(of event: NewEvent, into userId: String) throws {
-        if memo.traits[userId] == nil, memo.traits.count >= Self.cachedTraitsLimit { try writeTraits() }
-        var traits = try memo.traits[userId] ?? TraitsMerge(stored: storedTraits(of: userId), limits: policy.traitsLimits)
-        traits.merge(traitsOf: event.body)
-        memo.traits[userId] = traits
+    mutating func updateTraits(of userId: String, _ update: TraitsUpdate) throws {
+        if traits[userId] == nil, traits.count >= Self.cachedTraitsLimit { try writeTraits() }
+        var person = try traits[userId] ?? TraitsMerge(stored: storedTraits(of: userId), limits: policy.traitsLimits)
+        switch update {
+        case .identify(let message):
+            person.merge(traitsOf: message)
+        case .adoptAnonymousTraits(let anonymousId):
+            person.merge(object: try anonymousTraits(of: anonymousId))
+            try db.execute(sql: "DELETE FROM anonymous_traits WHERE anonymous_id = ?", arguments: [anonymousId])
+        }
+        traits[userId] = person
     }
 
     func storedTraits(of userId: String) throws -> [UInt8] {
@@ -173,143 +190,23 @@ struct SQLiteIdentity {
         ).map { [UInt8]($0) } ?? []
     }
 
-    /// Stores the traits identify calls changed and forgets them; before anything that reads or rewrites
-    /// persons' traits (aliases), and at the end of the transaction.
-    func writeTraits() throws {
+    func anonymousTraits(of anonymousId: String) throws -> [UInt8] {
+        try Data.fetchOne(
+            try db.cachedStatement(sql: "SELECT traits FROM anonymous_traits WHERE anonymous_id = ?"), arguments: [anonymousId]
+        ).map { [UInt8]($0) } ?? []
+    }
+
+    /// Stores the traits identify calls changed and forgets them.
+    mutating func writeTraits() throws {
         let statement = try db.cachedStatement(sql: "UPDATE persons SET traits = ? WHERE user_id = ?")
-        for (userId, var traits) in memo.traits where traits.needsStoring {
-            try statement.execute(arguments: [Data(traits.json), userId])
-            countDropped(traits.markStored(), of: userId)
+        for (userId, var person) in traits where person.needsStoring {
+            try statement.execute(arguments: [Data(person.json), userId])
+            countDropped(person.markStored(), of: userId)
         }
-        memo.traits = [:]
+        traits = [:]
     }
 
-    func countDropped(_ count: Int, of userId: String) {
-        if count > 0 { memo.droppedTraits[userId, default: 0] += count }
-    }
-
-    /// Ends the transaction's identity work: writes pending traits, returns the trait keys dropped per person.
-    func finish() throws -> [String: Int] {
-        try writeTraits()
-        return memo.droppedTraits
-    }
-
-    /// Attaches an anonymous id and its stored events to the person, or records why not.
-    func merge(anonymousId: String, into userId: String, event: NewEvent, sequence: Int64) throws {
-        let owner = try memo.owners[anonymousId]
-            ?? String.fetchOne(
-                try db.cachedStatement(sql: "SELECT user_id FROM identities WHERE anonymous_id = ?"), arguments: [anonymousId])
-        if let owner { memo.owners[anonymousId] = owner }
-        if owner == userId { return }  // merged before: nothing new
-        if owner != nil {
-            try refuse(.anonymousIdTaken, anonymousId: anonymousId, userId: userId, messageId: event.messageId, at: event.receivedAt)
-            return
-        }
-        let count = try Int.fetchOne(
-            try db.cachedStatement(sql: "SELECT count(*) FROM identities WHERE user_id = ?"), arguments: [userId]) ?? 0
-        if count >= policy.maxAnonymousIds {
-            try refuse(.tooManyAnonymousIds, anonymousId: anonymousId, userId: userId, messageId: event.messageId, at: event.receivedAt)
-            return
-        }
-        try db.execute(
-            sql: "INSERT INTO identities (anonymous_id, user_id, merged_at, message_id) VALUES (?, ?, ?, ?)",
-            arguments: [anonymousId, userId, event.receivedAt.milliseconds, event.messageId])
-        memo.owners[anonymousId] = userId
-        try db.execute(
-            sql: """
-                UPDATE events SET resolved_user_id = ?
-                WHERE anonymous_id = ? AND resolved_user_id IS NULL AND received_at >= ?
-                """,
-            arguments: [userId, anonymousId, (event.receivedAt - policy.anonymousTTL).milliseconds])
-        let merged = db.changesCount
-        try db.execute(sql: "UPDATE events SET merged_anonymous_id = ? WHERE seq = ?", arguments: [anonymousId, sequence])
-        try record(
-            .anonymousMerge, anonymousId: anonymousId, userId: userId, eventsMerged: merged, messageId: event.messageId,
-            at: event.receivedAt)
-    }
-
-    /// `alias`: `previousId` is an anonymous id (merge it), or a known user id (two identified users).
-    mutating func alias(previousId: String, userId: String, event: NewEvent, sequence: Int64) throws {
-        try writeTraits()  // a person merge reads and rewrites the stored traits
-        defer { memo.clear() }  // aliases rewrite who is who
-        let previous = try canonical(previousId)
-        let user = try canonical(userId)
-        let previousIsUser = try personExists(previous)
-        guard previousIsUser else {
-            try ensurePerson(user, at: event.receivedAt)
-            try merge(anonymousId: previousId, into: user, event: event, sequence: sequence)
-            return
-        }
-        if previous == user { return }
-        guard try personExists(user) else {
-            // A new id for a known person: it becomes another name of that person.
-            try db.execute(
-                sql: "INSERT INTO person_aliases (user_id, kept_user_id) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET kept_user_id = excluded.kept_user_id",
-                arguments: [user, previous])
-            try db.execute(sql: "UPDATE events SET resolved_user_id = ? WHERE seq = ?", arguments: [previous, sequence])
-            try record(
-                .personMerge, anonymousId: nil, userId: previous, mergedUserId: user, messageId: event.messageId,
-                at: event.receivedAt)
-            return
-        }
-        guard policy.allowUserMerge else {
-            try refuse(.userMergeNotAllowed, anonymousId: nil, userId: user, mergedUserId: previous, messageId: event.messageId, at: event.receivedAt)
-            return
-        }
-        try mergePersons(previous, user, event: event)
-    }
-
-    /// Two identified users become one person; the older one's id is kept.
-    func mergePersons(_ first: String, _ second: String, event: NewEvent) throws {
-        let firstSeen = try Int64.fetchOne(db, sql: "SELECT first_seen FROM persons WHERE user_id = ?", arguments: [first]) ?? 0
-        let secondSeen = try Int64.fetchOne(db, sql: "SELECT first_seen FROM persons WHERE user_id = ?", arguments: [second]) ?? 0
-        let (kept, merged) = firstSeen <= secondSeen ? (first, second) : (second, first)
-        // The kept person's traits win; the merged person's fill the keys it lacks, within the caps.
-        var traits = TraitsMerge(stored: try storedTraits(of: kept), limits: policy.traitsLimits)
-        traits.fill(from: try storedTraits(of: merged))
-        countDropped(traits.droppedKeys, of: kept)
-        try db.execute(
-            sql: "UPDATE persons SET traits = ?, first_seen = min(first_seen, ?) WHERE user_id = ?",
-            arguments: [Data(traits.json), min(firstSeen, secondSeen), kept])
-        try db.execute(sql: "DELETE FROM persons WHERE user_id = ?", arguments: [merged])
-        try db.execute(sql: "UPDATE identities SET user_id = ? WHERE user_id = ?", arguments: [kept, merged])
-        try db.execute(sql: "UPDATE person_aliases SET kept_user_id = ? WHERE kept_user_id = ?", arguments: [kept, merged])
-        try db.execute(
-            sql: "INSERT INTO person_aliases (user_id, kept_user_id) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET kept_user_id = excluded.kept_user_id",
-            arguments: [merged, kept])
-        try db.execute(sql: "UPDATE events SET resolved_user_id = ? WHERE resolved_user_id = ?", arguments: [kept, merged])
-        let moved = db.changesCount
-        try record(.personMerge, anonymousId: nil, userId: kept, mergedUserId: merged, eventsMerged: moved, messageId: event.messageId, at: event.receivedAt)
-    }
-
-    /// Records a refusal, unless the same refusal is the latest entry for this anonymous id (a shared
-    /// device sending both ids on every event would otherwise flood the log).
-    func refuse(
-        _ reason: MergeRefusal, anonymousId: String?, userId: String?, mergedUserId: String? = nil, messageId: String,
-        at: Timestamp
-    ) throws {
-        if let anonymousId,
-            let last = try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT kind, user_id, reason FROM activity WHERE anonymous_id = ? ORDER BY id DESC LIMIT 1"),
-                arguments: [anonymousId]),
-            last[0] == ActivityEntry.Kind.mergeRefused.rawValue, last[1] == userId, last[2] == reason.rawValue
-        {
-            return
-        }
-        try record(.mergeRefused, anonymousId: anonymousId, userId: userId, mergedUserId: mergedUserId, messageId: messageId, reason: reason, at: at)
-    }
-
-    func record(
-        _ kind: ActivityEntry.Kind, anonymousId: String?, userId: String?, mergedUserId: String? = nil, eventsMerged: Int = 0,
-        messageId: String?, reason: MergeRefusal? = nil, at: Timestamp
-    ) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO activity (kind, at, anonymous_id, user_id, merged_user_id, events_merged, message_id, reason)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            kind.rawValue, at.milliseconds, anonymousId, userId, mergedUserId, eventsMerged, messageId, reason?.rawValue,
-        ])
+    mutating func countDropped(_ count: Int, of userId: String) {
+        if count > 0 { droppedTraits[userId, default: 0] += count }
     }
 }

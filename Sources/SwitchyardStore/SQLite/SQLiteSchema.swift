@@ -151,6 +151,18 @@ enum SQLiteSchema {
             // up by the kept id, which scanned every alias of every person.
             try db.execute(sql: "CREATE INDEX person_aliases_kept ON person_aliases (kept_user_id)")
         }
+        migrator.registerMigration("5-contested-ids-and-anonymous-traits") { db in
+            // SPEC §3 rev. 2026-12-03: an anonymous id another person claimed is contested (its lone events stay
+            // anonymous), and traits of an identify without userId wait for the merge.
+            try db.execute(
+                sql: """
+                    ALTER TABLE identities ADD COLUMN contested INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE anonymous_traits (
+                        anonymous_id TEXT PRIMARY KEY,
+                        traits BLOB NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }
