@@ -57,6 +57,22 @@ struct DeliveryTests {
         }
     }
 
+    /// SPEC §3: an erasure drops the person's pending deliveries, in-flight retries included. The batch
+    /// waiting out a Retry-After is checked before it is sent again; the next event then goes first.
+    @Test func anErasureDropsABatchWaitingForItsRetry() async throws {
+        let receiver = try await ScriptedHTTPServer.start(script: [.init(503, headers: [("Retry-After", "2")])])
+        defer { Task { await receiver.stop() } }
+        try await TestGateway.with(yaml: { Self.yaml($0, destinations: Self.webhook("hook", receiver.url)) }) { (gateway) async throws in
+            let first = try await gateway.post("/v1/track", #"{"userId":"leaver","event":"Paid","messageId":"m-leaver"}"#)
+            #expect(first.status == 200)
+            _ = await receiver.waitForRequests(1)
+            #expect(try await gateway.admin("/api/people/leaver", method: .DELETE).json?["erased"] == true)
+            try await track(gateway, "m-next")
+            let requests = await receiver.waitForRequests(2)
+            #expect(requests.map(messageIds) == [["m-leaver"], ["m-next"]], "the erased event is not sent again")
+        }
+    }
+
     @Test func honoursRetryAfter() async throws {
         let receiver = try await ScriptedHTTPServer.start(script: [.init(429, headers: [("Retry-After", "2")])])
         defer { Task { await receiver.stop() } }
