@@ -611,4 +611,21 @@ extension IdentityStoreContractTests {
             #expect(released.map(\.stored.event.messageId) == ["new"])
         }
     }
+
+    /// A visitor who never signs up leaves no traits behind once their events are past anonymous_ttl.
+    @Test(arguments: StoreContractTests.backends)
+    func anonymousTraitsArePurgedWithTheirEvents(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(
+                store, Self.event("a1", .identify, anonymousId: "A", body: #"{"type":"identify","traits":{"plan":"free"}}"#),
+                Self.event("b1", .identify, anonymousId: "B", at: 86_400 * 2, body: #"{"type":"identify","traits":{"plan":"free"}}"#))
+            let day = Duration.seconds(86_400)
+            _ = try await store.purge(now: Self.t0 + .seconds(86_400 * 2), anonymousTTL: day, identifiedTTL: day * 30, holdTTLs: [:])
+            _ = try await append(
+                store, Self.event("i1", .identify, userId: "u1", anonymousId: "A", at: 86_400 * 2 + 1),
+                Self.event("i2", .identify, userId: "u2", anonymousId: "B", at: 86_400 * 2 + 2))
+            #expect(try await store.person("u1")?.traits["plan"] == nil, "purged with A's events")
+            #expect(try await store.person("u2")?.traits["plan"] == .string("free"), "B's events are recent")
+        }
+    }
 }

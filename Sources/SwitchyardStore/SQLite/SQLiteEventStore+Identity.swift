@@ -216,6 +216,15 @@ extension SQLiteEventStore {
             report.identifiedEvents += removed
             if removed < chunk { break }
         }
+        // Traits kept for an anonymous id that never merged go with the last of its events (the identify that
+        // sent them is one, purged after anonymous_ttl): a visitor who never signs up leaves nothing behind.
+        try await write("purging traits of anonymous ids without events") { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM anonymous_traits
+                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.anonymous_id = anonymous_traits.anonymous_id)
+                    """)
+        }
         // Refusal entries are written per refused event (a shared device, a placeholder id, senders of random
         // user ids): they go with the events of their time, or the log would grow without bound. Merges and
         // erasures stay, bounded by the identities they record.
