@@ -117,30 +117,10 @@ struct IngestFuzzTests {
                 if seen != json.loads(ids): raise SystemExit("ids differ: %r vs %s in %s" % (seen, ids, body))
             print(len(lines) // 2)
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        // Written from another thread: the pipe's buffer is smaller than the input.
-        let text = Data(stored.joined(separator: "\n").utf8)
-        Thread.detachNewThread {
-            input.fileHandleForWriting.write(text)
-            try? input.fileHandleForWriting.close()
-        }
-        let answer = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "Python reads a stored event differently: \(String(decoding: problem, as: UTF8.self))")
-        }
-        guard Int(String(decoding: answer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) == stored.count / 2 else {
-            throw Failure(description: "Python read \(String(decoding: answer, as: UTF8.self)) events of \(stored.count / 2)")
+        let result = try ProcessRun.run("python3", ["-c", script], input: Data(stored.joined(separator: "\n").utf8))
+        guard result.status == 0 else { throw Failure(description: "Python reads a stored event differently: \(result.errors)") }
+        guard Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) == stored.count / 2 else {
+            throw Failure(description: "Python read \(result.output) events of \(stored.count / 2)")
         }
     }
 

@@ -338,18 +338,8 @@ struct AdminAccessTests {
 
     @Test(arguments: [(nil as String?, 0o600, 0o700), ("\"0640\"", 0o640, 0o750), ("0644", 0o644, 0o755)])
     func warehouseFilesAreOwnerOnlyUnlessFileModeSaysOtherwise(fileMode: String?, file: Int, folder: Int) async throws {
-        try await TestGateway.with(yaml: { directory in
-            IdentityTests.yaml(
-                directory,
-                destinations: """
-                  - name: lake
-                    type: warehouse
-                    path: \(directory.path)/warehouse
-                    rotate: { max_bytes: 64MiB, max_age: 200ms }
-                    batch: { max_events: 1000, max_wait: 20ms }
-                \(fileMode.map { "    file_mode: \($0)" } ?? "")
-                """)
-        }) { (gateway) async throws in
+        try await TestGateway.with(yaml: { WarehouseGatewayTests.yaml($0, extra: fileMode.map { "    file_mode: \($0)" } ?? "") }) {
+            (gateway) async throws in
             #expect(try await gateway.post("/v1/track", #"{"userId":"u1","event":"Paid"}"#).status == 200)
             let warehouse = gateway.directory.appendingPathComponent("warehouse").path
             try await waitUntil {

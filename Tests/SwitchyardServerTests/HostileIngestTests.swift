@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import SwitchyardCore
 import SwitchyardStore
+import SwitchyardTesting
 import Testing
 
 /// Issue 11's ingest reproductions that need more than a status code: memory, CPU, what is stored.
@@ -142,37 +143,16 @@ struct HostileIngestTests {
     }
 
     static func python(_ script: String, input: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self)
+        let result = try ProcessRun.run("python3", ["-c", script], input: Data(input.utf8))
+        #expect(result.status == 0, "\(result.errors)")
+        return result.output
     }
 
     /// Duplicate keys and lone-surrogate escapes were stored as sent and made whole warehouse files
     /// unloadable by DuckDB. Now the duplicates are refused, the surrogates replaced, escaped keys decoded,
     /// and the files of a hostile batch load with every stored row.
     @Test func warehouseFilesOfHostileEventsLoadInDuckDB() async throws {
-        try await TestGateway.with(yaml: { directory in
-            IdentityTests.yaml(
-                directory,
-                destinations: """
-                  - name: lake
-                    type: warehouse
-                    path: \(directory.path)/warehouse
-                    rotate: { max_bytes: 64MiB, max_age: 200ms }
-                    batch: { max_events: 1000, max_wait: 20ms }
-                """)
-        }) { (gateway) async throws in
+        try await TestGateway.with(yaml: { WarehouseGatewayTests.yaml($0) }) { (gateway) async throws in
             let body = #"""
                 {"batch":[
                   {"type":"track","userId":"u","event":"lone","messageId":"h1","properties":{"t":"a\udc00b","\ud800":1}},

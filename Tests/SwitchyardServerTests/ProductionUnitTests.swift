@@ -107,7 +107,7 @@ struct ProductionUnitTests {
             write_key: crash-key
         """.write(to: config, atomically: true, encoding: .utf8)
         let log = folder.appendingPathComponent("stderr.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: log.path, contents: nil))
         let output = try FileHandle(forWritingTo: log)
         defer { try? output.close() }
 

@@ -9,18 +9,23 @@ import Testing
 
 @Suite("Warehouse through the gateway")
 struct WarehouseGatewayTests {
+    /// A gateway config with one warehouse destination `lake` under `<directory>/warehouse` that rotates
+    /// files every 200 ms; `extra` adds lines to the destination (indented 4).
+    static func yaml(_ directory: URL, extra: String = "") -> String {
+        IdentityTests.yaml(
+            directory,
+            destinations: """
+              - name: lake
+                type: warehouse
+                path: \(directory.path)/warehouse
+                rotate: { max_bytes: 64MiB, max_age: 200ms }
+                batch: { max_events: 1000, max_wait: 20ms }
+            \(extra)
+            """)
+    }
+
     @Test func duckDBLoadsEveryTableWithMergesAndResolvedIds() async throws {
-        try await TestGateway.with(yaml: { directory in
-            IdentityTests.yaml(
-                directory,
-                destinations: """
-                  - name: lake
-                    type: warehouse
-                    path: \(directory.path)/warehouse
-                    rotate: { max_bytes: 64MiB, max_age: 200ms }
-                    batch: { max_events: 1000, max_wait: 20ms }
-                """)
-        }) { (gateway) async throws in
+        try await TestGateway.with(yaml: { Self.yaml($0) }) { (gateway) async throws in
             let events = [
                 #"{"type":"page","anonymousId":"a-1","name":"Home","messageId":"p1"}"#,
                 #"{"type":"screen","anonymousId":"a-1","name":"Settings","messageId":"s1"}"#,
@@ -132,24 +137,12 @@ enum DuckDB {
     }
 
     static func query(_ sql: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", "-c",
-            "import duckdb,sys; rows = duckdb.sql(sys.argv[1]).fetchall(); print('\\n'.join(str(r[0]) for r in rows))",
-            sql,
-        ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Missing(description: "duckdb query failed (pip install duckdb; .ci/run does): \(errorText)")
+        let result = try ProcessRun.run(
+            "python3",
+            ["-c", "import duckdb,sys; rows = duckdb.sql(sys.argv[1]).fetchall(); print('\\n'.join(str(r[0]) for r in rows))", sql])
+        guard result.status == 0 else {
+            throw Missing(description: "duckdb query failed (pip install duckdb; .ci/run does): \(result.errors)")
         }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

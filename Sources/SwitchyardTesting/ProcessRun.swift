@@ -1,0 +1,55 @@
+import Foundation
+
+/// What a finished child process left: its exit status and everything it wrote.
+public struct ProcessOutcome: Sendable {
+    public var status: Int32
+    public var output: String
+    public var errors: String
+}
+
+/// Runs a program to its end, for tests that check what a real tool (the gateway's CLI, Python's `json`,
+/// DuckDB, systemd-analyze) makes of our output.
+public enum ProcessRun {
+    /// Runs `executable` with `arguments`, writes `input` to its standard input (then closes it), and waits.
+    /// Standard input and standard error are served from threads of their own, so a child that writes a lot
+    /// to one pipe while we wait on another cannot deadlock.
+    public static func run(
+        _ executable: URL, _ arguments: [String], in directory: URL? = nil, input: Data? = nil
+    ) throws -> ProcessOutcome {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let writer = stdin.fileHandleForWriting
+        Thread.detachNewThread {
+            if let input { writer.write(input) }
+            try? writer.close()
+        }
+        let errors = Locked(Data())
+        let errorsRead = DispatchSemaphore(value: 0)
+        let errorReader = stderr.fileHandleForReading
+        Thread.detachNewThread {
+            let data = errorReader.readDataToEndOfFile()
+            errors.withLock { $0 = data }
+            errorsRead.signal()
+        }
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        errorsRead.wait()
+        process.waitUntilExit()
+        return ProcessOutcome(
+            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+            errors: String(decoding: errors.withLock { $0 }, as: UTF8.self))
+    }
+
+    /// Runs a program found on `PATH` (`python3`, `systemd-analyze`).
+    public static func run(_ program: String, _ arguments: [String], input: Data? = nil) throws -> ProcessOutcome {
+        try run(URL(fileURLWithPath: "/usr/bin/env"), [program] + arguments, input: input)
+    }
+}
