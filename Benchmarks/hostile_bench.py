@@ -428,6 +428,10 @@ def report(runs, args, binary, command):
     survived = all(r.get("survived", True) for r in runs)
     failures = {p: sum(r.get("health_failures", 0) for r in by[p]) for p in ("normal", "hostile", "attack")}
 
+    def slowest(phase):
+        values = [r.get("health_max_ms") for r in by[phase] if r.get("health_max_ms") is not None]
+        return max(values) if values else None
+
     def statuses_text(kind):
         s = answered[kind]
         return ", ".join(f"{k} × {v:,}" for k, v in sorted(s.items(), key=lambda kv: -kv[1])) or "none"
@@ -437,10 +441,10 @@ def report(runs, args, binary, command):
 
 _Written by `scripts/bench-hostile`; re-running it replaces this section only._
 
-- **Date**: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}
+- **Date**: {args.measured_at}
 - **Machine**: {os.cpu_count()} cores ({cpu}), {int(mem) / 1048576:.1f} GiB RAM, {platform.platform()}
 - **Source**: commit `{commit}`{" with uncommitted changes under Sources/" if dirty else ""}, {build}, {swift}
-- **Command**: `{command}`
+- **Command**: `{command}`{"" if build == "release build" else chr(10) + "- **Not a release build**: throughput and latency are far below what a release build does and do not compare with the other sections; memory, the answers to the attack and survival do."}
 - **Load**: {wrk_version}, 1 thread, {CONNECTIONS} connections, single-event `/v1/track` (Benchmarks/ingest.lua,
   as `scripts/bench`), {args.duration} s per phase, {args.rounds} round(s), median reported; a fresh gateway
   (SQLite, `synchronous: full`, `max_pending_events: 200000` as in `scripts/bench`, default limits and
@@ -465,7 +469,7 @@ _Written by `scripts/bench-hostile`; re-running it replaces this section only._
 | ingest p50 / p99 | {fmt(col('normal', 'p50_ms'), '.2f')} / {fmt(col('normal', 'p99_ms'), '.2f')} ms | {fmt(col('hostile', 'p50_ms'), '.2f')} / {fmt(col('hostile', 'p99_ms'), '.2f')} ms | |
 | non-2xx answers to the load / socket errors | {fmt(col('normal', 'non_2xx'))} / {fmt(col('normal', 'socket_errors'))} | {fmt(col('hostile', 'non_2xx'))} / {fmt(col('hostile', 'socket_errors'))} | |
 | `/healthz` p50 / p99 | {fmt(col('normal', 'health_p50_ms', None), '.1f')} / {fmt(col('normal', 'health_p99_ms', None), '.1f')} ms | {fmt(col('hostile', 'health_p50_ms', None), '.1f')} / {fmt(col('hostile', 'health_p99_ms', None), '.1f')} ms | {fmt(col('attack', 'health_p50_ms', None), '.1f')} / {fmt(col('attack', 'health_p99_ms', None), '.1f')} ms |
-| `/healthz` slowest / failed probes (all rounds) | {fmt(col('normal', 'health_max_ms', None), '.1f')} ms / {failures['normal']} | {fmt(col('hostile', 'health_max_ms', None), '.1f')} ms / {failures['hostile']} | {fmt(col('attack', 'health_max_ms', None), '.1f')} ms / {failures['attack']} |
+| `/healthz` slowest / failed probes (all rounds) | {fmt(slowest('normal'), '.1f')} ms / {failures['normal']} | {fmt(slowest('hostile'), '.1f')} ms / {failures['hostile']} | {fmt(slowest('attack'), '.1f')} ms / {failures['attack']} |
 | gateway RSS: highest VmRSS sample / VmHWM | {fmt(col('normal', 'rss_max_mib', None))} / {fmt(col('normal', 'hwm_mib', None))} MiB | {fmt(col('hostile', 'rss_max_mib', None))} / {fmt(col('hostile', 'hwm_mib', None))} MiB | {fmt(col('attack', 'rss_max_mib', None))} / {fmt(col('attack', 'hwm_mib', None))} MiB |
 
 Attack requests answered (all phases with attackers, {total_seconds:,.0f} s in all; attack clients used
@@ -522,6 +526,7 @@ def main():
     if args.from_json:
         saved = json.load(open(args.from_json))
         args.rounds, args.duration = saved["rounds"], saved["duration"]
+        args.measured_at = saved.get("measured_at", "?")
         text = report(saved["runs"], args, saved["binary"], saved["command"])
         print(text)
         if args.write:
@@ -532,6 +537,7 @@ def main():
     # A real disk for the databases (fsync figures mean nothing on tmpfs); BENCH_TMPDIR overrides.
     work = tempfile.mkdtemp(prefix="switchyard-hostile.", dir=os.environ.get("BENCH_TMPDIR"))
     runs = []
+    args.measured_at = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     try:
         for n in range(1, args.rounds + 1):
             log(f"round {n}: nginx ceiling, {args.duration}s")
@@ -562,7 +568,7 @@ def main():
     print(text)
     os.makedirs(os.path.join(REPO, ".build-release"), exist_ok=True)
     json.dump({"runs": runs, "rounds": args.rounds, "duration": args.duration, "binary": args.binary,
-               "command": args.command}, open(os.path.join(REPO, ".build-release", "bench-hostile-last.json"), "w"),
+               "command": args.command, "measured_at": args.measured_at}, open(os.path.join(REPO, ".build-release", "bench-hostile-last.json"), "w"),
               indent=1)
     if args.no_write or (args.quick and not args.write):
         log("BENCHMARKS.md not changed (--write to change it)")
