@@ -220,6 +220,16 @@ struct LiveViewTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(1))) func aWatchedGatewayStillStopsGracefully() async throws {
+        // An open stream never finishes by itself; the HTTP server's drain must not wait for it.
+        let gateway = try await TestGateway.start()
+        let live = try await LiveStreamClient.connect(gateway)
+        defer { live.close() }
+        try await track(gateway, "before-stop")
+        try await live.waitFor("the event") { Self.about("before-stop")($0) }
+        try await gateway.stop()
+    }
+
     @Test func theLivePageAllowsOnlyTheGatewaysOwnScript() async throws {
         try await TestGateway.with { gateway in
             let page = try await gateway.admin("/live?type=track&user=u1")
