@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwitchyardCore
 import SwitchyardServer
 import Synchronization
@@ -8,8 +11,9 @@ import Testing
 @Suite("switchyard tail", .serialized)
 struct LiveTailTests {
     final class Output: Sendable {
-        let text = Mutex("")
-        var value: String { text.withLock { $0 } }
+        /// Bytes, decoded when read: a character split between two reads stays whole.
+        let bytes = Mutex<[UInt8]>([])
+        var value: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Starts `switchyard tail` with `arguments` against `gateway` and returns its growing standard output.
@@ -22,9 +26,18 @@ struct LiveTailTests {
             ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", TestGateway.adminToken] + arguments
         let output = Output()
         let pipe = Pipe()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        let descriptor = pipe.fileHandleForReading.fileDescriptor
+        // A blocking reader thread on the raw descriptor: Foundation's readabilityHandler is unreliable on
+        // Linux, and `availableData` traps when a read is interrupted (EINTR), which a loaded machine sees.
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                let chunk = Array(buffer[..<count])
+                output.bytes.withLock { $0 += chunk }
+            }
         }
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice

@@ -206,6 +206,22 @@ struct LiveViewTests {
         }
     }
 
+    @Test func mergesAndErasuresShowAsIdentityItems() async throws {
+        try await TestGateway.with { gateway in
+            let live = try await LiveStreamClient.connect(gateway, query: "user=visitor-9")
+            defer { live.close() }
+            #expect(try await gateway.post("/v1/page", #"{"anonymousId":"visitor-9","name":"Home","messageId":"i-page"}"#).status == 200)
+            let identify = #"{"anonymousId":"visitor-9","userId":"person-9","messageId":"i-identify"}"#
+            #expect(try await gateway.post("/v1/identify", identify).status == 200)
+            let merge = try await live.waitFor("the merge") { $0.event == "identity" }
+            #expect(merge.json?["kind"] == "anonymous_merge")
+            #expect(merge.json?["userId"] == "person-9")
+            #expect(merge.json?["messageId"] == "i-identify")
+            let ingest = try await live.waitFor("the identify") { $0.event == "ingest" && Self.about("i-identify")($0) }
+            #expect(ingest.json?["resolvedUserId"] == "person-9")
+        }
+    }
+
     @Test func theLiveViewNeedsTheAdminToken() async throws {
         try await TestGateway.with { gateway in
             let anonymous = try await gateway.send("/api/live", method: .GET, auth: nil)
