@@ -136,7 +136,13 @@ struct ProductionUnitTests {
         }
         let took = ContinuousClock.now - signalled
         #expect(over, "the crash was not over after 60 s:\n\(logText().suffix(2000))")
-        #expect(took < .seconds(3), "the crash took \(took) to end:\n\(logText().suffix(2000))")
+        // Symbolication is the slow part (5 s idle, tens under load): the unit's setting must skip it, so
+        // frames are bare addresses. That is checked directly, since a loaded CI machine can stretch even
+        // the fast path past any tight time bound; the time bound stays loose.
+        let text = logText()
+        #expect(text.contains("[ra] 0x") || text.contains("[0] 0x"), "a backtrace was written:\n\(text.suffix(2000))")
+        #expect(!text.contains(" in switchyard at "), "frames were symbolicated:\n\(text.suffix(2000))")
+        #expect(took < .seconds(20), "the crash took \(took) to end:\n\(text.suffix(2000))")
     }
 
     static func poll(upTo limit: Duration, _ condition: () -> Bool) async throws -> Bool {
