@@ -71,10 +71,14 @@ struct Send: AsyncParsableCommand {
                 let answer = try? JSONValue.parse(body.readableBytesView)  // a non-JSON answer is reported by status
                 if response.status == .ok {
                     let refused = answer?["rejected"]?.arrayValue ?? []
-                    rejected += refused.count
-                    sent += slice.count - refused.count
-                    for item in refused {
-                        let index = Int(item["index"]?.doubleValue ?? -1) + start
+                    // The answer is the gateway's, but the URL may point anywhere: count and index are read
+                    // without trusting them (an index of 1e300 must not trap the CLI).
+                    let counted = min(refused.count, slice.count)
+                    rejected += counted
+                    sent += slice.count - counted
+                    for item in refused.prefix(counted) {
+                        let position = item["index"]?.doubleValue.flatMap { Int(exactly: $0) }
+                        let index = position.map { String($0 &+ start) } ?? "?"
                         print("event \(index) rejected: \(item["error"]?.stringValue ?? "?"): \(item["message"]?.stringValue ?? "")")
                     }
                 } else {

@@ -113,7 +113,7 @@ struct AdminAccessTests {
         try await TestGateway.with(yaml: { directory in
             // Restored from a backup with the group's read bit: the gateway takes it back.
             let file = directory.path + "/admin_token"
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: file, contents: Data("kept-token-0123456789\n".utf8), attributes: [.posixPermissions: 0o644])
             return TestGateway.yaml(directory: directory, adminToken: "\"\"")
         }) { (gateway) async throws in
@@ -125,7 +125,7 @@ struct AdminAccessTests {
         }
         await #expect {
             try await TestGateway.with(yaml: { directory in
-                FileManager.default.createFile(atPath: directory.path + "/admin_token", contents: Data("\n".utf8))
+                _ = FileManager.default.createFile(atPath: directory.path + "/admin_token", contents: Data("\n".utf8))
                 return TestGateway.yaml(directory: directory, adminToken: "\"\"")
             }) { _ in }
         } throws: { error in

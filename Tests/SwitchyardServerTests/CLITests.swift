@@ -76,6 +76,30 @@ struct CLITests {
         #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines) == SwitchyardVersion.current)
     }
 
+    /// `send --url` may point at anything: an answer with an index no Int holds, or more rejections than
+    /// events sent, is reported without trapping.
+    @Test func sendSurvivesAHostileAnswer() async throws {
+        let answer = #"{"success":true,"rejected":[{"index":1e300,"error":"x","message":"m"},{"index":-5},{"index":"a"}]}"#
+        let server = try await ScriptedHTTPServer.start(then: .init(200, body: answer))
+        defer { Task { await server.stop() } }
+        let directory = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("switchyard.yaml")
+        try """
+        storage:
+          sqlite: data/switchyard.db
+        sources:
+          - name: website
+            write_key: cli-key
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let send = try Self.run(
+            ["send", "--config", config.path, "--url", server.url], in: directory,
+            input: #"{"type":"track","userId":"u","event":"One"}"#)
+        #expect(send.status == 1, "\(send.output) \(send.errors)")
+        #expect(send.output.contains("event ? rejected: x: m"))
+        #expect(send.output.contains("0 accepted, 1 rejected"))
+    }
+
     @Test func sendPostsEventsAndReplayRequeuesDeadLetters() async throws {
         let receiver = try await ScriptedHTTPServer.start(then: .init(400, body: #"{"error":"nope"}"#))
         defer { Task { await receiver.stop() } }
