@@ -102,7 +102,7 @@ public struct IngestParser: Sendable {
             return IngestBody(bytes: [], writeKey: writeKey, document: document, members: members, findings: findings)
         }
         for finding in scanned.findings where finding.kind == .loneSurrogate {
-            // `\udXXX` → `\ufffd`: six bytes for six, so the scanned ranges stay valid.
+            // A lone `\ud800`-style escape becomes `\ufffd`: six bytes for six, so the scanned ranges stay valid.
             body.replaceSubrange((finding.offset + 2)..<(finding.offset + 6), with: "fffd".utf8)
         }
         return IngestBody(

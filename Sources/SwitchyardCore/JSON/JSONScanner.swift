@@ -276,7 +276,7 @@ public struct JSONScanner: ~Copyable {
         throw JSONSyntaxError(offset: start, reason: "unterminated string")
     }
 
-    /// The code unit of the `\uXXXX` escape at `index` (the backslash).
+    /// The code unit of the four-hex-digit `\u` escape at `index` (the backslash).
     func hex4(at index: Int) throws(JSONSyntaxError) -> UInt32 {
         guard index + 5 < bytes.count else { throw JSONSyntaxError(offset: index, reason: "unterminated \\u escape") }
         var value: UInt32 = 0
