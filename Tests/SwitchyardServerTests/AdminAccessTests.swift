@@ -251,12 +251,12 @@ struct AdminAccessTests {
                 "/api/people/a%ZZ", "/api/people/a%4", "/api/people/%FF%FE", "/api/anonymous/x%/activity",
                 "/api/destinations/%C3/dead-letters",
             ] {
-                let response = try Self.rawGET(gateway.port, bad)
+                let response = try await Self.rawGET(gateway.port, bad)
                 #expect(response.hasPrefix("HTTP/1.1 400"), "\(bad): \(response)")
                 #expect(response.contains(#""error":"invalid_path""#), "\(bad)")
             }
-            #expect(try Self.rawGET(gateway.port, "/people/a%ZZ").hasPrefix("HTTP/1.1 400"))
-            #expect(try Self.rawGET(gateway.port, "/destinations/%ZZ").hasPrefix("HTTP/1.1 400"))
+            #expect(try await Self.rawGET(gateway.port, "/people/a%ZZ").hasPrefix("HTTP/1.1 400"))
+            #expect(try await Self.rawGET(gateway.port, "/destinations/%ZZ").hasPrefix("HTTP/1.1 400"))
         }
     }
 
@@ -400,34 +400,12 @@ struct AdminAccessTests {
     }
 
     /// A GET with the admin token over a plain socket, the path sent exactly as given; the whole answer.
-    static func rawGET(_ port: Int, _ path: String) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\nConnection: close\r\n\r\n"
-                .utf8)
-        guard send(fd, request, request.count, 0) == request.count else { throw POSIXError(.EIO) }
-        var answer: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            answer += buffer[..<count]
-        }
-        return String(decoding: answer, as: UTF8.self)
+    static func rawGET(_ port: Int, _ path: String) async throws -> String {
+        let connection = try RawConnection(port: port)
+        _ = try await connection.send(
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\nConnection: close\r\n\r\n")
+        _ = try await connection.waitForClose(upTo: .seconds(30))
+        return String(decoding: connection.received, as: UTF8.self)
     }
 
     static func hasCORS(_ headers: HTTPHeaders) -> Bool {

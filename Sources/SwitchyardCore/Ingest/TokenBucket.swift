@@ -6,6 +6,7 @@
 /// leaves it in debt, so it is not refused forever; the debt is paid before the next request passes.
 public struct TokenBucket: Sendable {
     /// The longest wait ``take(_:nowNanoseconds:)`` returns: one day.
+    static let longestWait = Duration.seconds(86_400)
     static let longestWaitNanoseconds: Double = 86_400e9
 
     public let rate: Double
@@ -32,7 +33,7 @@ public struct TokenBucket: Sendable {
         guard tokens >= needed else {
             // A tiny configured rate (`rate_limit: 1e-300`) asks for a wait past any Int64: cap it.
             let wait = ((needed - tokens) / rate * 1e9).rounded(.up)
-            guard wait.isFinite, wait < Self.longestWaitNanoseconds else { return .nanoseconds(Int64(Self.longestWaitNanoseconds)) }
+            guard wait.isFinite, wait < Self.longestWaitNanoseconds else { return Self.longestWait }
             return .nanoseconds(Int64(wait))
         }
         tokens -= Double(count)
