@@ -110,7 +110,9 @@ struct HTTPLimitsTests {
             #expect(try await idle.wait(upTo: Self.patience) { $0.responses.count == 1 })
             let answered = ContinuousClock.now
             #expect(try await idle.waitForClose(upTo: Self.patience))
-            #expect(ContinuousClock.now - answered >= .milliseconds(900))
+            // The idle clock starts when the gateway sent the answer, which a loaded machine hands to this
+            // client later (0.82 s seen): the bound only shows the close is the timeout, not immediate.
+            #expect(ContinuousClock.now - answered >= .milliseconds(300))
             #expect(idle.responses.map(\.status) == [200])
             #expect(idle.received.count == RawResponse.encodedLength(of: idle.received))
 
