@@ -545,6 +545,8 @@ final class DestinationWorker: Sendable {
         var batch = batch
         var attempt = 1
         var generator = SystemRandomNumberGenerator()
+        // Events of the batch accepted by an earlier attempt while others were throttled (`retrySome`).
+        var acceptedEarlier = 0
         while true {
             if isStopping || !holdsLease { return .interrupted }
             await throttle(batch.count)
@@ -568,7 +570,7 @@ final class DestinationWorker: Sendable {
             switch outcome {
             case .delivered:
                 metrics.delivered(name, batch.count)
-                return .settled(delivered: batch.count, deadLetters: [])
+                return .settled(delivered: acceptedEarlier + batch.count, deadLetters: [])
 
             case .deadLetter(let indexes, let reason, let status):
                 let dead = Set(indexes.filter { batch.indices.contains($0) })
@@ -580,10 +582,38 @@ final class DestinationWorker: Sendable {
                 record(error: reason)
                 logger.warning(
                     "events were dead-lettered", metadata: ["switchyard.events": "\(letters.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
-                return .settled(delivered: batch.count - letters.count, deadLetters: letters)
+                return .settled(delivered: acceptedEarlier + batch.count - letters.count, deadLetters: letters)
 
             case .deadLetterAll(let reason, let status):
-                return deadLetterAll(batch, attempts: attempt, status: status, reason: reason)
+                return deadLetterAll(batch, attempts: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
+
+            case .retrySome(let indexes, let after, let reason, let status):
+                // Only the throttled events wait and go again; the others were accepted.
+                let throttled = Set(indexes.filter { batch.indices.contains($0) })
+                guard !throttled.isEmpty else {
+                    metrics.delivered(name, batch.count)
+                    return .settled(delivered: acceptedEarlier + batch.count, deadLetters: [])
+                }
+                metrics.delivered(name, batch.count - throttled.count)
+                acceptedEarlier += batch.count - throttled.count
+                batch = batch.enumerated().filter { throttled.contains($0.offset) }.map(\.element)
+                metrics.failed(name)
+                live.withLock {
+                    $0.failed += 1
+                    $0.lastError = reason
+                }
+                if configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: clock.now()) {
+                    return deadLetterAll(
+                        batch, attempts: attempt, status: status, reason: "gave up after \(attempt) attempts: \(reason)",
+                        acceptedEarlier: acceptedEarlier)
+                }
+                let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: after, using: &generator)
+                live.withLock { $0.retrying += batch.count }
+                metrics.retrying(name, batch.count)
+                await pause(delay)
+                live.withLock { $0.retrying -= batch.count }
+                metrics.retrying(name, -batch.count)
+                attempt += 1
 
             case .split:
                 guard batch.count > 1 else {
@@ -616,7 +646,9 @@ final class DestinationWorker: Sendable {
                     $0.lastError = reason
                 }
                 if configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: clock.now()) {
-                    return deadLetterAll(batch, attempts: attempt, status: status, reason: "gave up after \(attempt) attempts: \(reason)")
+                    return deadLetterAll(
+                        batch, attempts: attempt, status: status, reason: "gave up after \(attempt) attempts: \(reason)",
+                        acceptedEarlier: acceptedEarlier)
                 }
                 let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: after, using: &generator)
                 logger.debug(
@@ -634,7 +666,7 @@ final class DestinationWorker: Sendable {
                     stored.count < batch.count
                 {
                     batch = batch.filter { stored.contains($0.source.sequence) }
-                    if batch.isEmpty { return .settled(delivered: 0, deadLetters: []) }
+                    if batch.isEmpty { return .settled(delivered: acceptedEarlier, deadLetters: []) }
                 }
             }
         }
@@ -651,7 +683,7 @@ final class DestinationWorker: Sendable {
         func label(_ outcome: DeliveryOutcome) -> String {
             switch outcome {
             case .delivered: released ? "released" : "delivered"
-            case .retry: givesUp ? "dead_lettered" : "retrying"
+            case .retry, .retrySome: givesUp ? "dead_lettered" : "retrying"
             // A batch of one that is too large cannot be split further: it is dead-lettered.
             case .split: batch.count > 1 ? "retrying" : "dead_lettered"
             case .deadLetter, .deadLetterAll: "dead_lettered"
@@ -676,13 +708,14 @@ final class DestinationWorker: Sendable {
     }
 
     func deadLetterAll(
-        _ batch: [(event: DeliveryEvent, source: StoredEvent)], attempts: Int, status: Int?, reason: String
+        _ batch: [(event: DeliveryEvent, source: StoredEvent)], attempts: Int, status: Int?, reason: String,
+        acceptedEarlier: Int = 0
     ) -> BatchResult {
         metrics.deadLettered(name, batch.count)
         record(error: reason)
         logger.warning("events were dead-lettered", metadata: ["switchyard.events": "\(batch.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
         return .settled(
-            delivered: 0,
+            delivered: acceptedEarlier,
             deadLetters: batch.map { NewDeadLetter(event: $0.source, attempts: attempts, lastStatus: status, lastError: reason) })
     }
 

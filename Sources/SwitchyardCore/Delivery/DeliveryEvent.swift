@@ -15,12 +15,23 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// Set on the event whose arrival merged an anonymous id into a person (the warehouse writes an
     /// `identity_merges` row for it).
     public var identityMerge: IdentityMerge?
+    /// True when the destination does not take the event itself (its filter or `integrations` leave it
+    /// out) but must still learn the merge it carries (SPEC §4 "Merges reach every destination once"):
+    /// the destination sends or writes only what records ``identityMerge`` — a warehouse
+    /// `identity_merges` row, a vendor's merge call — and nothing of the message.
+    public var mergeOnly: Bool
+    /// Set on a held event replayed after its anonymous id merged: how long it was parked (receipt to
+    /// release). The body then carries it too, as `context.switchyard.heldFor` in seconds.
+    public var heldFor: Duration?
 
     public init(
         sequence: Int64, source: String, messageId: String, type: EventType, receivedAt: Timestamp,
-        timestamp: Timestamp, resolvedUserId: String?, body: [UInt8], identityMerge: IdentityMerge? = nil
+        timestamp: Timestamp, resolvedUserId: String?, body: [UInt8], identityMerge: IdentityMerge? = nil,
+        mergeOnly: Bool = false, heldFor: Duration? = nil
     ) {
         self.identityMerge = identityMerge
+        self.mergeOnly = mergeOnly
+        self.heldFor = heldFor
         self.sequence = sequence
         self.source = source
         self.messageId = messageId

@@ -6,6 +6,10 @@ public enum DeliveryOutcome: Sendable, Equatable {
     /// Nothing (or not everything) was accepted and sending again may succeed: network errors, 408, 429,
     /// 5xx. `after` is the destination's own wish (`Retry-After`), which the pipeline honours, clamped.
     case retry(after: Duration?, reason: String, status: Int?)
+    /// The events at `indexes` were not accepted *yet* — the vendor throttles their user or device
+    /// (Amplitude's `throttled_events`) — and the others were accepted. The pipeline sends only those
+    /// again, after `after` (clamped like `retry`), while the rest of the destination goes on.
+    case retrySome(indexes: [Int], after: Duration?, reason: String, status: Int?)
     /// The batch is too large for the destination (413): send it again in two halves.
     case split
     /// The events at `indexes` (positions in the batch) can never be accepted; the others were.

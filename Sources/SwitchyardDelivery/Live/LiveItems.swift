@@ -131,7 +131,7 @@ enum LiveItems {
         switch outcome {
         case .delivered: nil
         case .retry(_, let reason, _), .deadLetterAll(let reason, _), .disable(let reason, _): reason
-        case .deadLetter(_, let reason, _): reason
+        case .deadLetter(_, let reason, _), .retrySome(_, _, let reason, _): reason
         case .split: "the destination answered 413: the batch is split in halves"
         }
     }

@@ -55,7 +55,7 @@ public struct HTTPDestination<Adapter: HTTPDestinationAdapter>: Destination {
             switch outcome {
             case .delivered:
                 continue
-            case .retry, .split, .disable:
+            case .retry, .split, .disable, .retrySome:
                 return outcome
             case .deadLetter(let indexes, let reason, let status):
                 failed.formUnion(indexes)

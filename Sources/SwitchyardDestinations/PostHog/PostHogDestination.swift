@@ -72,6 +72,8 @@ public struct PostHogDestination: Destination {
             return .deadLetter(indexes: failed.sorted(), reason: combined, status: status)
         case .deadLetterAll(let reason, let status):
             return .deadLetterAll(reason: reason + "; " + asideReason, status: status)
+        case .retrySome(let indexes, let after, let reason, let status):
+            return .retrySome(indexes: indexes.map { kept[$0] }, after: after, reason: reason, status: status)
         case .retry, .split, .disable:
             return outcome
         }
