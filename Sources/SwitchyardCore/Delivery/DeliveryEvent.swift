@@ -23,12 +23,18 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// Set on a held event replayed after its anonymous id merged: how long it was parked (receipt to
     /// release). The body then carries it too, as `context.switchyard.heldFor` in seconds.
     public var heldFor: Duration?
+    /// True when the event carries both a `userId` and an `anonymousId` that the gateway did not merge
+    /// (the id belongs to another person — a shared device — or is blocked). Vendors link ids that arrive
+    /// together (Mixpanel `$device_id` + `$user_id`, Amplitude `device_id` + `user_id`, PostHog
+    /// `$anon_distinct_id`), so a mapping must not send the anonymous id as a link for such an event.
+    public var anonymousIdUnlinked: Bool
 
     public init(
         sequence: Int64, source: String, messageId: String, type: EventType, receivedAt: Timestamp,
         timestamp: Timestamp, resolvedUserId: String?, body: [UInt8], identityMerge: IdentityMerge? = nil,
-        mergeOnly: Bool = false, heldFor: Duration? = nil
+        mergeOnly: Bool = false, heldFor: Duration? = nil, anonymousIdUnlinked: Bool = false
     ) {
+        self.anonymousIdUnlinked = anonymousIdUnlinked
         self.identityMerge = identityMerge
         self.mergeOnly = mergeOnly
         self.heldFor = heldFor
