@@ -117,7 +117,8 @@ struct FixtureFormatError: Error, CustomStringConvertible {
 }
 
 /// A `DeliveryEvent` from a fixture's event object. `body` is a JSON object (stored as its compact text)
-/// or a string (stored byte for byte, to test bodies as ingest may copy them); `identityMerge` is optional.
+/// or a string (stored byte for byte, to test bodies as ingest may copy them); `identityMerge`, `mergeOnly`,
+/// `anonymousIdUnlinked` (booleans) and `heldForSeconds` are optional.
 func deliveryEvent(_ value: JSONValue) throws -> DeliveryEvent {
     func string(_ key: String) throws -> String {
         guard let text = value[key]?.stringValue else { throw FixtureFormatError(description: "event needs \(key)") }
@@ -144,11 +145,13 @@ func deliveryEvent(_ value: JSONValue) throws -> DeliveryEvent {
         else { throw FixtureFormatError(description: "identityMerge needs anonymousId, userId, mergedAt, messageId") }
         merge = IdentityMerge(anonymousId: anonymousId, userId: userId, mergedAt: mergedAt, messageId: messageId)
     }
+    let heldFor = value["heldForSeconds"]?.doubleValue.map { Duration.seconds($0) }
     return DeliveryEvent(
         sequence: Int64(value["sequence"]?.doubleValue ?? 0), source: try string("source"),
         messageId: try string("messageId"), type: type, receivedAt: try time("receivedAt"),
         timestamp: try time("timestamp"), resolvedUserId: value["resolvedUserId"]?.stringValue, body: body,
-        identityMerge: merge)
+        identityMerge: merge, mergeOnly: value["mergeOnly"]?.boolValue ?? false, heldFor: heldFor,
+        anonymousIdUnlinked: value["anonymousIdUnlinked"]?.boolValue ?? false)
 }
 
 func readJSON(_ path: String) throws -> JSONValue {
