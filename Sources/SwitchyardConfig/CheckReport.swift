@@ -119,6 +119,7 @@ public struct CheckReport: Sendable, CustomStringConvertible {
         var pairs: [(key: String, value: String)] = [("anonymous", destination.anonymous.rawValue)]
         if destination.anonymous == .hold {
             pairs.append(("hold_ttl", destination.holdTTL.configText))
+            if let holdMaxAge = destination.holdMaxAge { pairs.append(("hold_max_age", holdMaxAge.configText)) }
         }
         pairs.append(("filter", filter(destination.filter)))
         let batch = destination.batch

@@ -13,6 +13,9 @@ public struct DestinationSettings: Sendable {
     public var anonymous: AnonymousPolicy
     /// `hold_ttl`: held events older than this are dropped and counted; default `30d`.
     public var holdTTL: Duration
+    /// `hold_max_age`: held events older than this when their anonymous id merges are dropped (counted)
+    /// instead of replayed — for receivers that refuse old events; nil (default): as old as `hold_ttl` allows.
+    public var holdMaxAge: Duration?
     /// `filter`: which events this destination receives; default all.
     public var filter: EventFilterSettings
     /// `batch`: batching limits.
@@ -35,7 +38,7 @@ public struct DestinationSettings: Sendable {
 
     /// The keys every destination takes, besides its type's own.
     public static let commonKeys: Set<String> = [
-        "name", "type", "enabled", "anonymous", "hold_ttl", "filter", "batch", "concurrency", "rate_limit", "retry",
+        "name", "type", "enabled", "anonymous", "hold_ttl", "hold_max_age", "filter", "batch", "concurrency", "rate_limit", "retry",
         "timeout",
     ]
 
@@ -46,6 +49,7 @@ public struct DestinationSettings: Sendable {
         enabled: Bool = true,
         anonymous: AnonymousPolicy = .forward,
         holdTTL: Duration = .seconds(30 * 86_400),
+        holdMaxAge: Duration? = nil,
         filter: EventFilterSettings = EventFilterSettings(),
         batch: BatchSettings = BatchSettings(),
         concurrency: Int = 1,
@@ -61,6 +65,7 @@ public struct DestinationSettings: Sendable {
         self.enabled = enabled
         self.anonymous = anonymous
         self.holdTTL = holdTTL
+        self.holdMaxAge = holdMaxAge
         self.filter = filter
         self.batch = batch
         self.concurrency = concurrency
@@ -94,6 +99,10 @@ public struct DestinationSettings: Sendable {
         let enabled = try mapping.bool("enabled", default: true)
         let anonymous = try mapping.choice("anonymous", default: AnonymousPolicy.forward)
         let holdTTL = try mapping.duration("hold_ttl", default: .seconds(30 * 86_400))
+        let holdMaxAge = try mapping.optionalDuration("hold_max_age")
+        if let holdMaxAge, holdMaxAge <= .zero, let node = mapping["hold_max_age"] {
+            throw node.error("must be greater than 0")
+        }
         let filter = try EventFilterSettings(mapping.mapping("filter"))
         let batch = try BatchSettings(mapping.mapping("batch"))
         let concurrency = try mapping.int("concurrency", default: 1, in: 1...1000)
@@ -105,6 +114,7 @@ public struct DestinationSettings: Sendable {
             enabled: enabled,
             anonymous: anonymous,
             holdTTL: holdTTL,
+            holdMaxAge: holdMaxAge,
             filter: filter,
             batch: batch,
             concurrency: concurrency,

@@ -22,6 +22,12 @@ public protocol Destination: Sendable {
     /// Releases resources (open files). Called once, after the last `commit(force: true)`.
     func shutdown() async
 
+    /// Whether the destination records merges as data (a warehouse row, a vendor's merge call): then the
+    /// pipeline hands it the merge an event carries even when its filter leaves the event out
+    /// (``DeliveryEvent/mergeOnly``; SPEC §4 "Merges reach every destination once"). A webhook does not: its
+    /// receivers see merges in the identify and alias messages they choose to take.
+    var recordsMerges: Bool { get }
+
     /// ``deliver(_:)``, recording each request and its answer in `transcript` when one is given (the live
     /// view is watched). Destinations that send no requests (the warehouse) record nothing.
     func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome
@@ -35,6 +41,7 @@ extension Destination {
     public func commit(force: Bool) async throws -> Bool { true }
     public var commitInterval: Duration? { nil }
     public func shutdown() async {}
+    public var recordsMerges: Bool { false }
     public func deliver(_ batch: DeliveryBatch, transcript: DeliveryTranscript?) async -> DeliveryOutcome {
         await deliver(batch)
     }

@@ -113,11 +113,14 @@ public struct DeliverySettlement: Sendable {
 public struct LeaseRenewal: Sendable, Equatable {
     /// Destinations the node still holds.
     public var held: Set<String>
-    /// Nodes whose heartbeat is current, this one included.
-    public var liveNodes: Int
+    /// Ids of the nodes whose heartbeat is current, this one included. A node killed a moment ago is still
+    /// among them until its heartbeat runs out; the caller leaves out those it knows to be dead.
+    public var nodes: Set<String>
+    /// How many nodes have a current heartbeat (at least 1: the caller's).
+    public var liveNodes: Int { max(1, nodes.count) }
 
-    public init(held: Set<String>, liveNodes: Int) {
+    public init(held: Set<String>, nodes: Set<String>) {
         self.held = held
-        self.liveNodes = liveNodes
+        self.nodes = nodes
     }
 }

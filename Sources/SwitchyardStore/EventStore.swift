@@ -64,8 +64,13 @@ public protocol EventStore: EventLogAppending {
         async throws(StoreError) -> Bool
 
     /// The node's heartbeat: renews every lease `node` holds, records it as alive for `ttl`, and says which
-    /// destinations it still holds and how many nodes are alive.
+    /// destinations it still holds and which nodes are alive.
     func renewLeases(of node: String, ttl: Duration) async throws(StoreError) -> LeaseRenewal
+
+    /// Stops counting `nodes` as alive before their heartbeat runs out: processes known to be gone (killed,
+    /// or a node stopping), so no node's fair share leaves room for them. Their leases are untouched: they
+    /// run out, or a node of their host takes them over at once (`claimLease(replacing:)`).
+    func forgetNodes(_ nodes: Set<String>) async throws(StoreError)
 
     /// Gives the lease up (shutdown, handing a destination to a less busy node).
     func releaseLease(of destination: String, by node: String) async throws(StoreError)
@@ -76,9 +81,13 @@ public protocol EventStore: EventLogAppending {
     // MARK: Identity
 
     /// Held events of `destination` whose anonymous id has merged (within the late window): ready to be
-    /// delivered under the person's id, oldest first. Holds received before `receivedSince` (past `hold_ttl`)
+    /// delivered under the person's id, in log order. Holds received before `receivedSince` (past `hold_ttl`)
     /// are never released, even before the purge removes them: a merge must not send what has expired.
-    func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError) -> [QueuedEvent]
+    /// `anonymousId` narrows them to one id's (the worker releases them when it reaches the merge in the log),
+    /// `sequence` pages through them.
+    func releasableHolds(
+        of destination: String, anonymousId: String?, after sequence: Int64, limit: Int, receivedSince: Timestamp
+    ) async throws(StoreError) -> [QueuedEvent]
 
     /// Of these sequences, the ones whose events are still stored: a batch waiting to be retried drops the
     /// events an erasure removed meanwhile.
@@ -112,6 +121,13 @@ extension EventStore {
     /// Every releasable hold, whatever its age.
     public func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
         try await releasableHolds(of: destination, limit: limit, receivedSince: Timestamp(milliseconds: .min))
+    }
+
+    /// Every releasable hold of every anonymous id received since `receivedSince`.
+    public func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError)
+        -> [QueuedEvent]
+    {
+        try await releasableHolds(of: destination, anonymousId: nil, after: 0, limit: limit, receivedSince: receivedSince)
     }
 
     public func claimLease(of destination: String, by node: String, ttl: Duration, fairShare: Int?) async throws(StoreError)
@@ -248,12 +264,25 @@ public struct StoredEvent: Sendable, Equatable {
     public var resolvedUserId: String?
     /// Set on the event whose arrival merged this anonymous id into the person.
     public var mergedAnonymousId: String?
+    /// The person's user id as identity knew it when the event was stored (its own canonical `userId`, or
+    /// the person a late event's `anonymousId` had merged into); nil for an event stored anonymously. Unlike
+    /// `resolvedUserId`, merges never change it: it is the identity destinations get (SPEC §4 "Stable wire
+    /// identity").
+    public var storedUserId: String?
+    /// True when the event carries a `userId` and an `anonymousId` that identity did not link to that person
+    /// (the id belongs to someone else, or merging was refused or is off). Read with the log and the replay
+    /// queue; false where unknown.
+    public var anonymousIdUnlinked = false
 
-    public init(sequence: Int64, event: NewEvent, resolvedUserId: String? = nil, mergedAnonymousId: String? = nil) {
+    public init(
+        sequence: Int64, event: NewEvent, resolvedUserId: String? = nil, mergedAnonymousId: String? = nil,
+        storedUserId: String? = nil
+    ) {
         self.sequence = sequence
         self.event = event
         self.resolvedUserId = resolvedUserId
         self.mergedAnonymousId = mergedAnonymousId
+        self.storedUserId = storedUserId
     }
 
     /// True for an event sent anonymously that identity has since resolved to a person.

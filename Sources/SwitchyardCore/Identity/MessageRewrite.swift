@@ -17,4 +17,21 @@ public enum MessageRewrite {
         writer.raw(Array(rest))
         return writer.bytes
     }
+
+    /// The message with `context.switchyard.heldFor` set to `heldFor` in seconds — on a held event replayed after its
+    /// anonymous id merged, so receivers can tell it from live traffic (SPEC §4). Held events are rare, so
+    /// this goes through the tree; a body that is not an object is returned as it was.
+    public static func settingHeldFor(_ body: [UInt8], _ heldFor: Duration) -> [UInt8] {
+        guard case .object(var message)? = try? JSONValue.parse(body) else { return body }
+        var context = message["context"]?.objectValue ?? JSONObject()
+        var switchyard = context["switchyard"]?.objectValue ?? JSONObject()
+        // Seconds with millisecond precision, as a plain decimal (a Double's description could be `1e-05`).
+        let milliseconds = max(heldFor.milliseconds, 0)
+        let fraction = String(milliseconds % 1000)
+        let text = "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+        switchyard["heldFor"] = .number(text)
+        context["switchyard"] = .object(switchyard)
+        message["context"] = .object(context)
+        return JSONValue.object(message).bytes
+    }
 }

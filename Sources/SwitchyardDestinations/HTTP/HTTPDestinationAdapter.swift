@@ -8,12 +8,18 @@ public protocol HTTPDestinationAdapter: Sendable {
     /// has no use for it); it then counts as delivered.
     func requests(for batch: DeliveryBatch, now: Timestamp) throws -> [OutgoingRequest]
 
+    /// See ``Destination/recordsMerges``.
+    var recordsMerges: Bool { get }
+
     /// Reads one answer. The default is `HTTPClassification.outcome`; indexes in `.deadLetter` are
     /// positions in `request.eventIndexes`' batch (not in the request).
     func classify(_ response: HTTPResult, for request: OutgoingRequest) -> DeliveryOutcome
 }
 
 extension HTTPDestinationAdapter {
+    /// See ``Destination/recordsMerges``.
+    public var recordsMerges: Bool { false }
+
     public func classify(_ response: HTTPResult, for request: OutgoingRequest) -> DeliveryOutcome {
         HTTPClassification.outcome(
             status: response.status, retryAfter: HTTPClassification.retryAfter(response.header("retry-after")),

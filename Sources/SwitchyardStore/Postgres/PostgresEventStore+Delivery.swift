@@ -156,12 +156,14 @@ extension PostgresEventStore {
         try await connection("reading the replay queue of \(destination)") { connection, logger in
             try await connection.rows(
                 """
-                SELECT id, \(unescaped: PostgresSchema.eventColumns) FROM replay_queue
-                WHERE destination = \(destination) ORDER BY id LIMIT \(limit)
+                SELECT id, \(unescaped: PostgresSchema.eventColumns), \(unescaped: PostgresSchema.anonymousIdUnlinked("replay_queue"))
+                FROM replay_queue WHERE destination = \(destination) ORDER BY id LIMIT \(limit)
                 """, logger
             ).map { row in
                 let cells = PostgresRandomAccessRow(row)
-                return QueuedEvent(id: try cells[0].decode(Int64.self), stored: try Self.storedEvent(cells, at: 1))
+                var stored = try Self.storedEvent(cells, at: 1)
+                stored.anonymousIdUnlinked = try cells[PostgresSchema.eventColumnCount + 1].decode(Bool.self)
+                return QueuedEvent(id: try cells[0].decode(Int64.self), stored: stored)
             }
         }
     }
@@ -217,9 +219,16 @@ extension PostgresEventStore {
             // Nodes gone for a day are forgotten.
             try await connection.run("DELETE FROM nodes WHERE seen_until < \(unescaped: now) - 86400000", logger)
             let live = try await connection.rows(
-                "SELECT count(*) FROM nodes WHERE seen_until >= \(unescaped: now)", logger
-            ).first?.decode(Int.self) ?? 1
-            return LeaseRenewal(held: Set(held), liveNodes: max(1, live))
+                "SELECT node_id FROM nodes WHERE seen_until >= \(unescaped: now)", logger
+            ).map { try $0.decode(String.self) }
+            return LeaseRenewal(held: Set(held), nodes: Set(live).union([node]))
+        }
+    }
+
+    public func forgetNodes(_ nodes: Set<String>) async throws(StoreError) {
+        guard !nodes.isEmpty else { return }
+        try await connection("forgetting nodes that are gone") { connection, logger in
+            try await connection.run("DELETE FROM nodes WHERE node_id = ANY(\(Array(nodes))::text[])", logger)
         }
     }
 
@@ -273,6 +282,8 @@ extension PostgresEventStore {
         query.appendBinding(stored.resolvedUserId)
         query.sql += ", "
         query.appendBinding(stored.mergedAnonymousId)
+        query.sql += ", "
+        query.appendBinding(stored.storedUserId)
     }
 }
 

@@ -5,9 +5,9 @@ import PostgresNIO
 import SwitchyardCore
 
 extension PostgresEventStore {
-    public func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError)
-        -> [QueuedEvent]
-    {
+    public func releasableHolds(
+        of destination: String, anonymousId: String?, after sequence: Int64, limit: Int, receivedSince: Timestamp
+    ) async throws(StoreError) -> [QueuedEvent] {
         let window = identity.lateWindow?.milliseconds
         let columns = PostgresSchema.eventColumns.split(separator: ",")
             .map { "e." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
@@ -24,6 +24,7 @@ extension PostgresEventStore {
                 JOIN events e ON e.seq = h.seq
                 WHERE h.destination = \(destination) AND (\(window)::bigint IS NULL OR h.received_at - i.merged_at <= \(window)::bigint)
                     AND h.received_at >= \(receivedSince.milliseconds)
+                    AND (\(anonymousId)::text IS NULL OR h.anonymous_id = \(anonymousId)::text) AND h.seq > \(sequence)
                 ORDER BY h.seq LIMIT \(limit)
                 """, logger
             ).map { row in

@@ -132,7 +132,8 @@ public final class PostgresEventStore: EventStore {
             body: body.readBytes(length: body.readableBytes) ?? [])
         return StoredEvent(
             sequence: sequence, event: event, resolvedUserId: try row[offset + 12].decode(String?.self),
-            mergedAnonymousId: try row[offset + 13].decode(String?.self))
+            mergedAnonymousId: try row[offset + 13].decode(String?.self),
+            storedUserId: try row[offset + 14].decode(String?.self))
     }
 
     public func eventCount() async throws(StoreError) -> Int {

@@ -7,11 +7,22 @@ enum PostgresSchema {
     /// `PostgresEventStore.storedEvent(_:)` reads them (the same as SQLite's).
     static let eventColumns = """
         seq, source, message_id, type, user_id, anonymous_id, event_name, previous_id, group_id, timestamp, \
-        received_at, body, resolved_user_id, merged_anonymous_id
+        received_at, body, resolved_user_id, merged_anonymous_id, stored_user_id
         """
 
-    static let eventColumnCount = 14
+    static let eventColumnCount = 15
 
+    /// A column, read after the event columns of rows of `table`: true when the row's event carries a user id
+    /// and an anonymous id that identity does not link to that person (`StoredEvent.anonymousIdUnlinked`).
+    static func anonymousIdUnlinked(_ table: String) -> String {
+        """
+        (\(table).user_id IS NOT NULL AND \(table).anonymous_id IS NOT NULL
+            AND (SELECT i.user_id FROM identities i WHERE i.anonymous_id = \(table).anonymous_id)
+                IS DISTINCT FROM \(table).resolved_user_id)
+        """
+    }
+
+    /// As the first migration created them; migration 4 adds `stored_user_id`.
     static let eventColumnsDDL = """
         seq BIGINT NOT NULL,
             source TEXT NOT NULL,
@@ -119,6 +130,17 @@ enum PostgresSchema {
                 "ALTER TABLE identities ADD COLUMN contested BOOLEAN NOT NULL DEFAULT false",
                 "CREATE TABLE anonymous_traits (anonymous_id TEXT PRIMARY KEY, traits BYTEA NOT NULL)",
             ]
+        ),
+        (
+            4,
+            // SPEC §4 rev. 2026-12-03 "Stable wire identity": the identity an event had when stored, which merges
+            // never rewrite. Older rows: only an event's own user id is known to have been there then.
+            ["events", "dead_letters", "replay_queue"].flatMap { table in
+                [
+                    "ALTER TABLE \(table) ADD COLUMN stored_user_id TEXT",
+                    "UPDATE \(table) SET stored_user_id = resolved_user_id WHERE user_id IS NOT NULL",
+                ]
+            }
         ),
     ]
 

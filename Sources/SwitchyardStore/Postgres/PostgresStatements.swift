@@ -38,14 +38,14 @@ enum PostgresStatements {
         static let sql = """
             INSERT INTO events (\(PostgresSchema.eventColumns))
             SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::text[], $9::text[], $10::int8[], $11::int8[], $12::bytea[], $13::text[], $14::text[])
+                $8::text[], $9::text[], $10::int8[], $11::int8[], $12::bytea[], $13::text[], $14::text[], $15::text[])
             """
         typealias Row = ()
 
         var rows: [(sequence: Int64, event: NewEvent, resolvedUserId: String?)]
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 14)
+            var bindings = PostgresBindings(capacity: 15)
             bindings.append(rows.map(\.sequence))
             bindings.append(rows.map(\.event.source))
             bindings.append(rows.map(\.event.messageId))
@@ -60,6 +60,7 @@ enum PostgresStatements {
             bindings.append(rows.map { ByteBuffer(bytes: $0.event.body) })
             bindings.append(NullableArray(rows.map(\.resolvedUserId)))
             bindings.append(NullableArray([String?](repeating: nil, count: rows.count)))  // merged_anonymous_id: by merges
+            bindings.append(NullableArray(rows.map(\.resolvedUserId)))  // stored_user_id: never changes
             return bindings
         }
 
@@ -68,7 +69,10 @@ enum PostgresStatements {
 
     /// The log after a position: what every delivery round reads.
     struct EventsAfter: PostgresPreparedStatement {
-        static let sql = "SELECT \(PostgresSchema.eventColumns) FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        static let sql = """
+            SELECT \(PostgresSchema.eventColumns), \(PostgresSchema.anonymousIdUnlinked("events"))
+            FROM events WHERE seq > $1 ORDER BY seq LIMIT $2
+            """
         typealias Row = StoredEvent
 
         var sequence: Int64
@@ -81,7 +85,12 @@ enum PostgresStatements {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Row { try PostgresEventStore.storedEvent(PostgresRandomAccessRow(row)) }
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let cells = PostgresRandomAccessRow(row)
+            var stored = try PostgresEventStore.storedEvent(cells)
+            stored.anonymousIdUnlinked = try cells[PostgresSchema.eventColumnCount].decode(Bool.self)
+            return stored
+        }
     }
 }
 

@@ -154,11 +154,16 @@ extension SQLiteEventStore {
         try await read("reading the replay queue of \(destination)") { db in
             let rows = try Row.fetchCursor(
                 db,
-                sql: "SELECT id, \(SQLiteSchema.eventColumns) FROM replay_queue WHERE destination = ? ORDER BY id LIMIT ?",
+                sql: """
+                    SELECT id, \(SQLiteSchema.eventColumns), \(SQLiteSchema.anonymousIdUnlinked("replay_queue"))
+                    FROM replay_queue WHERE destination = ? ORDER BY id LIMIT ?
+                    """,
                 arguments: [destination, limit])
             var queued: [QueuedEvent] = []
             while let row = try rows.next() {
-                queued.append(QueuedEvent(id: row[0], stored: try Self.storedEvent(row, at: 1)))
+                var stored = try Self.storedEvent(row, at: 1)
+                stored.anonymousIdUnlinked = (row[SQLiteSchema.eventColumnCount + 1] as Int? ?? 0) != 0
+                queued.append(QueuedEvent(id: row[0], stored: stored))
             }
             return queued
         }
@@ -211,8 +216,16 @@ extension SQLiteEventStore {
             let held = try String.fetchAll(db, sql: "SELECT destination FROM destination_state WHERE lease_owner = ?", arguments: [node])
             // Nodes gone for a day are forgotten.
             try db.execute(sql: "DELETE FROM nodes WHERE seen_until < \(now) - 86400000")
-            let live = try Int.fetchOne(db, sql: "SELECT count(*) FROM nodes WHERE seen_until >= \(now)") ?? 1
-            return LeaseRenewal(held: Set(held), liveNodes: max(1, live))
+            let live = try String.fetchAll(db, sql: "SELECT node_id FROM nodes WHERE seen_until >= \(now)")
+            return LeaseRenewal(held: Set(held), nodes: Set(live).union([node]))
+        }
+    }
+
+    public func forgetNodes(_ nodes: Set<String>) async throws(StoreError) {
+        guard !nodes.isEmpty else { return }
+        try await write("forgetting nodes that are gone") { db in
+            let forget = try db.cachedStatement(sql: "DELETE FROM nodes WHERE node_id = ?")
+            for node in nodes { try forget.execute(arguments: [node]) }
         }
     }
 
@@ -252,6 +265,7 @@ extension SQLiteEventStore {
             seq, event.source, event.messageId, event.type.rawValue, event.userId, event.anonymousId,
             event.eventName, event.previousId, event.groupId, event.timestamp.milliseconds,
             event.receivedAt.milliseconds, Data(event.body), stored.resolvedUserId, stored.mergedAnonymousId,
+            stored.storedUserId,
         ]
     }
 

@@ -3,9 +3,9 @@ import GRDB
 import SwitchyardCore
 
 extension SQLiteEventStore {
-    public func releasableHolds(of destination: String, limit: Int, receivedSince: Timestamp) async throws(StoreError)
-        -> [QueuedEvent]
-    {
+    public func releasableHolds(
+        of destination: String, anonymousId: String?, after sequence: Int64, limit: Int, receivedSince: Timestamp
+    ) async throws(StoreError) -> [QueuedEvent] {
         let window = identity.lateWindow?.milliseconds
         return try await read("reading releasable holds of \(destination)") { db in
             // An event held before its id merged is released by the merge; one that arrived after the merge
@@ -20,9 +20,10 @@ extension SQLiteEventStore {
                     JOIN identities i ON i.anonymous_id = h.anonymous_id
                     JOIN events e ON e.seq = h.seq
                     WHERE h.destination = ? AND (? IS NULL OR h.received_at - i.merged_at <= ?) AND h.received_at >= ?
+                        AND (? IS NULL OR h.anonymous_id = ?) AND h.seq > ?
                     ORDER BY h.seq LIMIT ?
                     """,
-                arguments: [destination, window, window, receivedSince.milliseconds, limit])
+                arguments: [destination, window, window, receivedSince.milliseconds, anonymousId, anonymousId, sequence, limit])
             var released: [QueuedEvent] = []
             while let row = try rows.next() {
                 var stored = try Self.storedEvent(row, at: 1)

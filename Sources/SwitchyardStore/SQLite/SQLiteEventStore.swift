@@ -102,6 +102,7 @@ public final class SQLiteEventStore: EventStore {
                     row.blob(event.body)
                     row.text(resolved)
                     row.text(nil)  // merged_anonymous_id: set by a merge, below
+                    row.text(resolved)  // stored_user_id: never changes
                     try row.run()
                     sequences.append(db.lastInsertedRowID)
                     results[index] = .stored(sequence: db.lastInsertedRowID)
@@ -123,12 +124,15 @@ public final class SQLiteEventStore: EventStore {
                 let rows = try Row.fetchCursor(
                     db,
                     sql: """
-                        SELECT \(SQLiteSchema.eventColumns) FROM events WHERE seq > ? ORDER BY seq LIMIT ?
+                        SELECT \(SQLiteSchema.eventColumns), \(SQLiteSchema.anonymousIdUnlinked("events"))
+                        FROM events WHERE seq > ? ORDER BY seq LIMIT ?
                         """,
                     arguments: [sequence, limit])
                 var result: [StoredEvent] = []
                 while let row = try rows.next() {
-                    result.append(try Self.storedEvent(row))
+                    var stored = try Self.storedEvent(row)
+                    stored.anonymousIdUnlinked = (row[SQLiteSchema.eventColumnCount] as Int? ?? 0) != 0
+                    result.append(stored)
                 }
                 return result
             }
@@ -152,7 +156,8 @@ public final class SQLiteEventStore: EventStore {
             groupId: row[offset + 8], timestamp: Timestamp(milliseconds: row[offset + 9]),
             receivedAt: Timestamp(milliseconds: row[offset + 10]), body: [UInt8](body))
         return StoredEvent(
-            sequence: row[offset], event: event, resolvedUserId: row[offset + 12], mergedAnonymousId: row[offset + 13])
+            sequence: row[offset], event: event, resolvedUserId: row[offset + 12], mergedAnonymousId: row[offset + 13],
+            storedUserId: row[offset + 14])
     }
 
     public func eventCount() async throws(StoreError) -> Int {

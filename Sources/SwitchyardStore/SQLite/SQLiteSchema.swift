@@ -3,7 +3,8 @@ import GRDB
 
 /// The SQLite schema, as numbered migrations recorded in GRDB's `grdb_migrations` table.
 enum SQLiteSchema {
-    /// The event columns shared by the log, dead letters and the replay queue.
+    /// The event columns shared by the log, dead letters and the replay queue, as the first migration
+    /// created them (later migrations add `stored_user_id`).
     static let eventColumnsDDL = """
         seq INTEGER NOT NULL,
             source TEXT NOT NULL,
@@ -24,10 +25,20 @@ enum SQLiteSchema {
     /// The same columns, in the order `SQLiteEventStore.storedEvent(_:at:)` reads them.
     static let eventColumns = """
         seq, source, message_id, type, user_id, anonymous_id, event_name, previous_id, group_id, timestamp, \
-        received_at, body, resolved_user_id, merged_anonymous_id
+        received_at, body, resolved_user_id, merged_anonymous_id, stored_user_id
         """
 
-    static let eventColumnCount = 14
+    static let eventColumnCount = 15
+
+    /// A column, read after the event columns of rows of `table`: 1 when the row's event carries a user id and
+    /// an anonymous id that identity does not link to that person (`StoredEvent.anonymousIdUnlinked`).
+    static func anonymousIdUnlinked(_ table: String) -> String {
+        """
+        CASE WHEN \(table).user_id IS NOT NULL AND \(table).anonymous_id IS NOT NULL
+            AND (SELECT i.user_id FROM identities i WHERE i.anonymous_id = \(table).anonymous_id) IS NOT \(table).resolved_user_id
+            THEN 1 ELSE 0 END
+        """
+    }
     static let placeholders = Array(repeating: "?", count: eventColumnCount).joined(separator: ", ")
 
     /// Milliseconds since 1970 now, by SQLite's clock (`unixepoch('subsec')` needs SQLite 3.42).
@@ -162,6 +173,16 @@ enum SQLiteSchema {
                         traits BLOB NOT NULL
                     ) WITHOUT ROWID;
                     """)
+        }
+        migrator.registerMigration("6-stored-user-id") { db in
+            // SPEC §4 rev. 2026-12-03 "Stable wire identity": destinations get the identity an event had when
+            // it was stored, which merges never rewrite (`resolved_user_id` follows them). Dead letters and
+            // replays keep the copy's. Rows stored before this migration: only an event's own user id is
+            // known to have been there at store time.
+            for table in ["events", "dead_letters", "replay_queue"] {
+                try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN stored_user_id TEXT")
+                try db.execute(sql: "UPDATE \(table) SET stored_user_id = resolved_user_id WHERE user_id IS NOT NULL")
+            }
         }
         return migrator
     }
