@@ -114,9 +114,10 @@ public final class DeliveryService: Service, Sendable {
             }
             if let worker = workers[settings.name] {
                 let live = worker.liveState
-                status.failed = live.failed
-                status.retrying = live.retrying
-                status.lastError = live.lastError
+                let sending = worker.sending.snapshot
+                status.failed = sending.failed
+                status.retrying = sending.retrying
+                status.lastError = sending.lastError
                 status.state = live.disabledReason == nil && progress.disabledReason == nil ? .active : .disabled
                 status.deliveredBy = try await store.leaseHolder(of: settings.name)
                 if let reason = live.disabledReason ?? progress.disabledReason { status.lastError = reason }

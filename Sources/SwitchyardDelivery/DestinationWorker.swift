@@ -54,10 +54,6 @@ final class DestinationWorker: Sendable {
 
     struct Live: Sendable {
         var disabledReason: String?
-        var failed: Int64 = 0
-        var retrying = 0
-        var lastError: String?
-        var limiter: TokenBucket?
         /// Set while `commit` has not yet made delivered events durable.
         var uncommittedSince: ContinuousClock.Instant?
         /// Until when this node may send for the destination: the last claim or renewal plus the lease's ttl,
@@ -87,6 +83,13 @@ final class DestinationWorker: Sendable {
     let wake = EventLogSignal()
     /// The live view: route decisions and delivery exchanges go there while someone watches.
     let hub: LiveHub
+    /// Failed attempts, events waiting for a retry and the last error, for the status API.
+    let sending = SendingStatus()
+    /// `rate_limit`, shared by the batches in flight.
+    let rateLimit: DeliveryRateLimit?
+    /// What retries and pauses wait on: `clock` itself when it is a ``DeliveryClock`` (a test's manual
+    /// one), else real time with `clock`'s wall time.
+    let deliveryClock: any DeliveryClock
 
     init(
         configuration: Configuration, leases: DeliveryLeases, destination: any Destination, store: any EventStore,
@@ -105,7 +108,9 @@ final class DestinationWorker: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.shutdownGrace = shutdownGrace
-        live = Mutex(Live(limiter: configuration.rateLimit.map { TokenBucket(eventsPerSecond: $0) }))
+        live = Mutex(Live())
+        rateLimit = configuration.rateLimit.map { DeliveryRateLimit(eventsPerSecond: $0) }
+        deliveryClock = clock as? any DeliveryClock ?? SystemDeliveryClock(wall: clock)
     }
 
     var name: String { configuration.name }
@@ -283,7 +288,7 @@ final class DestinationWorker: Sendable {
                     readPosition = await recordedPosition(fallback: readPosition)
                 }
             case .batches(let batches, let endPosition, let parked):
-                guard let settled = await deliver(batches, released: !parked.releasedHoldIds.isEmpty) else {
+                guard let settled = await settler.deliver(batches, released: !parked.releasedHoldIds.isEmpty) else {
                     // Disabled or shutting down mid-round: nothing of this round is recorded; it is sent again.
                     continue
                 }
@@ -507,240 +512,29 @@ final class DestinationWorker: Sendable {
 
     // MARK: Sending
 
-    /// Sends the round's batches concurrently and waits until each settles. nil when the destination got
-    /// disabled or the gateway is stopping: then nothing is recorded and the round is sent again later.
-    func deliver(_ batches: [[(event: DeliveryEvent, source: StoredEvent)]], released: Bool = false) async -> Pending? {
-        let results = await withTaskGroup(of: (Int, BatchResult).self) { group in
-            for (index, batch) in batches.enumerated() {
-                group.addTask { (index, await self.settle(batch, firstAttempt: self.clock.now(), released: released)) }
-            }
-            var results = [BatchResult?](repeating: nil, count: batches.count)
-            for await (index, result) in group { results[index] = result }
-            return results.compactMap { $0 }
-        }
-        var pending = Pending()
-        for result in results {
-            switch result {
-            case .settled(let delivered, let deadLetters):
-                pending.delivered += delivered
-                pending.deadLetters += deadLetters
-            case .disabled, .interrupted:
-                return nil
-            }
-        }
-        return pending
+    /// Sends a round's batches and sees each through its retries (``BatchSettler``); cheap to make, its
+    /// state (status, rate limit) lives in the worker.
+    var settler: BatchSettler {
+        BatchSettler(
+            name: name, destination: destination, retry: configuration.retry, clock: deliveryClock, rateLimit: rateLimit,
+            sending: sending, metrics: metrics, hub: hub, secrets: configuration.secrets, shutdownGrace: shutdownGrace,
+            logger: logger,
+            owner: BatchSettler.Owner(
+                holdsLease: { [self] in holdsLease },
+                // Unanswered: nil, and the batch is sent again as it was.
+                storedSequences: { [store] in try? await store.storedSequences(among: $0) },
+                disable: { [self] reason in await disable(reason: reason) }))
     }
 
-    enum BatchResult {
-        case settled(delivered: Int, deadLetters: [NewDeadLetter])
-        case disabled
-        case interrupted
-    }
-
-    /// Sends one batch until it settles: retries with backoff, splits on 413, dead-letters what cannot be
-    /// delivered or what outlived `retry.max_age` / `max_attempts`.
-    func settle(
-        _ batch: [(event: DeliveryEvent, source: StoredEvent)], firstAttempt: Timestamp, released: Bool = false
-    ) async -> BatchResult {
-        var batch = batch
-        var attempt = 1
-        var generator = SystemRandomNumberGenerator()
-        // Events of the batch accepted by an earlier attempt while others were throttled (`retrySome`).
-        var acceptedEarlier = 0
-        while true {
-            if isStopping || !holdsLease { return .interrupted }
-            await throttle(batch.count)
-            let delivery = DeliveryBatch(events: batch.map(\.event), attempt: attempt)
-            // Only a watched live view gets a transcript: otherwise nothing of the requests is kept.
-            let transcript = hub.isObserved ? DeliveryTranscript() : nil
-            let started = ContinuousClock.now
-            // Cut off by the shutdown grace: not recorded, so the batch stays queued for the next start.
-            guard
-                let outcome = await shutdownGrace.runUntilExpired({
-                    await self.destination.deliver(delivery, transcript: transcript)
-                })
-            else {
-                return .interrupted
-            }
-            if let transcript {
-                publishDelivery(
-                    batch, attempt: attempt, outcome: outcome, exchanges: transcript.exchanges, released: released,
-                    firstAttempt: firstAttempt, duration: .now - started)
-            }
-            switch outcome {
-            case .delivered:
-                metrics.delivered(name, batch.count)
-                return .settled(delivered: acceptedEarlier + batch.count, deadLetters: [])
-
-            case .deadLetter(let indexes, let reason, let status):
-                let dead = Set(indexes.filter { batch.indices.contains($0) })
-                let letters = batch.enumerated().filter { dead.contains($0.offset) }.map {
-                    NewDeadLetter(event: $0.element.source, attempts: attempt, lastStatus: status, lastError: reason)
-                }
-                metrics.delivered(name, batch.count - letters.count)
-                metrics.deadLettered(name, letters.count)
-                record(error: reason)
-                logger.warning(
-                    "events were dead-lettered", metadata: ["switchyard.events": "\(letters.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
-                return .settled(delivered: acceptedEarlier + batch.count - letters.count, deadLetters: letters)
-
-            case .deadLetterAll(let reason, let status):
-                return deadLetterAll(batch, attempts: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
-
-            case .retrySome(let indexes, let after, let reason, let status):
-                // Only the throttled events wait and go again; the others were accepted.
-                let throttled = Set(indexes.filter { batch.indices.contains($0) })
-                guard !throttled.isEmpty else {
-                    metrics.delivered(name, batch.count)
-                    return .settled(delivered: acceptedEarlier + batch.count, deadLetters: [])
-                }
-                metrics.delivered(name, batch.count - throttled.count)
-                acceptedEarlier += batch.count - throttled.count
-                batch = batch.enumerated().filter { throttled.contains($0.offset) }.map(\.element)
-                metrics.failed(name)
-                live.withLock {
-                    $0.failed += 1
-                    $0.lastError = reason
-                }
-                if configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: clock.now()) {
-                    return deadLetterAll(
-                        batch, attempts: attempt, status: status, reason: "gave up after \(attempt) attempts: \(reason)",
-                        acceptedEarlier: acceptedEarlier)
-                }
-                let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: after, using: &generator)
-                live.withLock { $0.retrying += batch.count }
-                metrics.retrying(name, batch.count)
-                await pause(delay)
-                live.withLock { $0.retrying -= batch.count }
-                metrics.retrying(name, -batch.count)
-                attempt += 1
-
-            case .split:
-                guard batch.count > 1 else {
-                    return deadLetterAll(batch, attempts: attempt, status: 413, reason: "the event is too large for the destination (HTTP 413)")
-                }
-                let middle = batch.count / 2
-                let first = await settle(Array(batch[..<middle]), firstAttempt: firstAttempt)
-                guard case .settled(let firstDelivered, let firstDead) = first else { return first }
-                let second = await settle(Array(batch[middle...]), firstAttempt: firstAttempt)
-                guard case .settled(let secondDelivered, let secondDead) = second else { return second }
-                return .settled(delivered: firstDelivered + secondDelivered, deadLetters: firstDead + secondDead)
-
-            case .disable(let reason, _):
-                logger.error("destination disabled; an operator must re-enable it", metadata: ["switchyard.reason": "\(reason)"])
-                live.withLock {
-                    $0.disabledReason = reason
-                    $0.lastError = reason
-                }
-                do {
-                    try await store.setDisabled(name, reason: reason)
-                } catch {
-                    logger.error("recording the disabled state failed", metadata: ["switchyard.error": "\(error)"])
-                }
-                return .disabled
-
-            case .retry(let after, let reason, let status):
-                metrics.failed(name)
-                live.withLock {
-                    $0.failed += 1
-                    $0.lastError = reason
-                }
-                if configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: clock.now()) {
-                    return deadLetterAll(
-                        batch, attempts: attempt, status: status, reason: "gave up after \(attempt) attempts: \(reason)",
-                        acceptedEarlier: acceptedEarlier)
-                }
-                let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: after, using: &generator)
-                logger.debug(
-                    "delivery will be retried",
-                    metadata: ["switchyard.attempt": "\(attempt)", "switchyard.delay_ms": "\(delay.milliseconds)"])
-                live.withLock { $0.retrying += batch.count }
-                metrics.retrying(name, batch.count)
-                await pause(delay)
-                live.withLock { $0.retrying -= batch.count }
-                metrics.retrying(name, -batch.count)
-                attempt += 1
-                // An erasure while the batch waited drops that person's events (SPEC §3): only what is still
-                // stored is sent again. Unknown (the store did not answer): sent as it was, as before.
-                if let stored = try? await store.storedSequences(among: batch.map(\.source.sequence)),
-                    stored.count < batch.count
-                {
-                    batch = batch.filter { stored.contains($0.source.sequence) }
-                    if batch.isEmpty { return .settled(delivered: acceptedEarlier, deadLetters: []) }
-                }
-            }
+    /// Stops sending until an operator re-enables the destination (a 410), in this node and in the store.
+    func disable(reason: String) async {
+        live.withLock { $0.disabledReason = reason }
+        do {
+            try await store.setDisabled(name, reason: reason)
+        } catch {
+            logger.error("recording the disabled state failed", metadata: ["switchyard.error": "\(error)"])
         }
     }
-
-    /// Tells the live view what an attempt sent and what came of it: one `delivery` item per request, or
-    /// one for the attempt when the destination sends no requests (the warehouse writes files).
-    func publishDelivery(
-        _ batch: [(event: DeliveryEvent, source: StoredEvent)], attempt: Int, outcome batchOutcome: DeliveryOutcome,
-        exchanges: [DeliveryExchange], released: Bool, firstAttempt: Timestamp, duration: Duration
-    ) {
-        let now = clock.now()
-        let givesUp = configuration.retry.givesUp(attempts: attempt, firstAttempt: firstAttempt, now: now)
-        func label(_ outcome: DeliveryOutcome) -> String {
-            switch outcome {
-            case .delivered: released ? "released" : "delivered"
-            case .retry, .retrySome: givesUp ? "dead_lettered" : "retrying"
-            // A batch of one that is too large cannot be split further: it is dead-lettered.
-            case .split: batch.count > 1 ? "retrying" : "dead_lettered"
-            case .deadLetter, .deadLetterAll: "dead_lettered"
-            // Disabled: the events stay queued until an operator re-enables the destination.
-            case .disable: "retrying"
-            }
-        }
-        guard !exchanges.isEmpty else {
-            hub.publish(
-                LiveItems.delivery(
-                    destination: name, events: batch.map(\.source), outcome: label(batchOutcome), attempt: attempt,
-                    exchange: nil, error: LiveItems.reasonText(batchOutcome), secrets: configuration.secrets, at: now))
-            return
-        }
-        for exchange in exchanges {
-            let events = exchange.request.eventIndexes.filter(batch.indices.contains).map { batch[$0].source }
-            hub.publish(
-                LiveItems.delivery(
-                    destination: name, events: events, outcome: label(exchange.outcome), attempt: attempt,
-                    exchange: exchange, error: nil, secrets: configuration.secrets, at: now))
-        }
-    }
-
-    func deadLetterAll(
-        _ batch: [(event: DeliveryEvent, source: StoredEvent)], attempts: Int, status: Int?, reason: String,
-        acceptedEarlier: Int = 0
-    ) -> BatchResult {
-        metrics.deadLettered(name, batch.count)
-        record(error: reason)
-        logger.warning("events were dead-lettered", metadata: ["switchyard.events": "\(batch.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
-        return .settled(
-            delivered: acceptedEarlier,
-            deadLetters: batch.map { NewDeadLetter(event: $0.source, attempts: attempts, lastStatus: status, lastError: reason) })
-    }
-
-    func record(error: String) {
-        live.withLock { $0.lastError = error }
-    }
-
-    /// Waits for the destination's rate limit to allow `count` events.
-    func throttle(_ count: Int) async {
-        while true {
-            let start = ContinuousClock.now
-            let wait: Duration? = live.withLock { live in
-                guard var limiter = live.limiter else { return nil }
-                let elapsed = start - DestinationWorker.epoch
-                let wait = limiter.take(count, nowNanoseconds: elapsed.wholeNanoseconds)
-                live.limiter = limiter
-                return wait
-            }
-            guard let wait else { return }
-            await pause(wait)
-            if Task.isShuttingDownGracefully || Task.isCancelled { return }
-        }
-    }
-
-    static let epoch = ContinuousClock.now
 
     // MARK: Recording
 
@@ -763,7 +557,7 @@ final class DestinationWorker: Sendable {
             // Everything delivered since the last recorded commit is lost with the failed commit: forget it
             // and read the log again from the recorded position.
             logger.error("the destination could not make delivered events durable; they will be sent again", metadata: ["switchyard.error": "\(error)"])
-            record(error: "\(error)")
+            sending.record(error: "\(error)")
             pending = Pending()
             return .rewind
         }
@@ -810,7 +604,7 @@ final class DestinationWorker: Sendable {
 
     /// Sleeps, returning early on graceful shutdown or cancellation.
     func pause(_ duration: Duration) async {
-        await cancelWhenGracefulShutdownQuietly { try? await Task.sleep(for: duration) }
+        await deliveryClock.sleep(for: duration)
     }
 }
 
