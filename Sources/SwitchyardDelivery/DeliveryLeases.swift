@@ -11,6 +11,12 @@ import Synchronization
 /// spread destinations evenly: a node takes a free lease only while it holds fewer than its fair share
 /// (destinations ÷ live nodes, rounded up) unless the lease has been free for a whole `ttl`, and a node
 /// holding more than its share hands the surplus over.
+///
+/// Only nodes that can deliver count as live: a process of this host that is gone (`isDefunct`, e.g. the
+/// previous run after a `kill -9`) still has a current heartbeat row for up to `ttl`; counted, it would
+/// halve a restarted single node's share and park half its destinations until the row ran out. The
+/// heartbeat leaves such nodes out and removes their rows, so the other nodes stop counting them too; a
+/// node stopping gracefully removes its own.
 final class DeliveryLeases: Sendable {
     let node: String
     let ttl: Duration
@@ -43,7 +49,12 @@ final class DeliveryLeases: Sendable {
             let started = ContinuousClock.now
             do {
                 let renewal = try await store.renewLeases(of: node, ttl: ttl)
-                liveNodes.withLock { $0 = renewal.liveNodes }
+                let gone = renewal.nodes.filter { $0 != node && isDefunct($0) }
+                liveNodes.withLock { $0 = max(1, renewal.nodes.count - gone.count) }
+                if !gone.isEmpty {
+                    logger.info("forgetting nodes of this host that are gone", metadata: ["switchyard.nodes": "\(gone.sorted())"])
+                    try await store.forgetNodes(gone)
+                }
                 var holding: [DestinationWorker] = []
                 for worker in workers {
                     if renewal.held.contains(worker.name) {
@@ -63,6 +74,13 @@ final class DeliveryLeases: Sendable {
                 logger.warning("renewing delivery leases failed", metadata: ["switchyard.error": "\(error)"])
             }
             await cancelWhenGracefulShutdownQuietly { try? await Task.sleep(for: self.heartbeatInterval) }
+        }
+        // Stopping: the other nodes need not wait for this heartbeat to run out before sharing its work.
+        // The leases stay until each worker releases its own.
+        do {
+            try await store.forgetNodes([node])
+        } catch {
+            logger.debug("could not remove this node from the live nodes; it drops out after the lease ttl", metadata: ["switchyard.error": "\(error)"])
         }
     }
 }
