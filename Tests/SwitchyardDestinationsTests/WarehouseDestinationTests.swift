@@ -209,6 +209,59 @@ struct WarehouseFolder {
         await warehouse.shutdown()
     }
 
+    /// SPEC §4 "Merges reach every destination once": a warehouse whose filter leaves the identify out
+    /// still gets the merge row, and nothing of the message.
+    @Test func aMergeOnlyEventWritesOnlyItsMergeRow() async throws {
+        let root = try makeTemporaryFolder()
+        defer { removeFolder(root) }
+        let folder = WarehouseFolder(root: root)
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
+        var identify = warehouseEvent("i-1", type: .identify, resolvedUserId: "user-7")
+        identify.identityMerge = IdentityMerge(
+            anonymousId: "anon-1", userId: "user-7", mergedAt: warehouseStart, messageId: "i-1")
+        identify.mergeOnly = true
+        // A mergeOnly event without a merge (nothing to record) is delivered and writes nothing.
+        var bare = warehouseEvent("t-1")
+        bare.mergeOnly = true
+        #expect(await warehouse.deliver(DeliveryBatch(events: [identify, bare])) == .delivered)
+        #expect(try await warehouse.commit(force: true))
+        let visible = folder.visible
+        #expect(visible.count == 1)
+        let merges = try #require(visible.first)
+        #expect(merges.hasPrefix("website/identity_merges/dt=2026-11-29/"))
+        #expect(
+            try folder.gunzip(merges)
+                == [#"{"anonymousId":"anon-1","userId":"user-7","mergedAt":"2026-11-29T05:25:25.000Z","messageId":"i-1"}"#])
+        let manifest = try #require(folder.manifests.first)
+        let listed = try String(contentsOfFile: root + "/_manifests/" + manifest, encoding: .utf8)
+        #expect(listed.contains(#""rows":1"#) && !listed.contains("/identifies/"))
+        await warehouse.shutdown()
+    }
+
+    /// A merge that comes twice before a rotation (a resend; the same merge on a `mergeOnly` copy and on
+    /// the event) is one row; after a rotation a resend may land in a new file (readers dedupe there).
+    @Test func aMergeSentTwiceIsOneRowInItsFile() async throws {
+        let root = try makeTemporaryFolder()
+        defer { removeFolder(root) }
+        let folder = WarehouseFolder(root: root)
+        let warehouse = try make(root, clock: ManualWallClock(warehouseStart))
+        let merge = IdentityMerge(anonymousId: "anon-1", userId: "user-7", mergedAt: warehouseStart, messageId: "i-1")
+        var first = warehouseEvent("i-1", type: .identify, resolvedUserId: "user-7")
+        first.identityMerge = merge
+        var again = first
+        again.mergeOnly = true
+        #expect(await warehouse.deliver(DeliveryBatch(events: [first, again])) == .delivered)
+        #expect(await warehouse.deliver(DeliveryBatch(events: [first], attempt: 2)) == .delivered)
+        try await warehouse.appendMerge(
+            anonymousId: "anon-1", userId: "user-7", mergedAt: warehouseStart, messageId: "i-1", source: "website")
+        #expect(try await warehouse.commit(force: true))
+        let merges = try #require(folder.visible.first { $0.contains("/identity_merges/") })
+        #expect(try folder.gunzip(merges).count == 1)
+        let identifies = try #require(folder.visible.first { $0.contains("/identifies/") })
+        #expect(try folder.gunzip(identifies).count == 2)  // events are not deduplicated: messageId is their key
+        await warehouse.shutdown()
+    }
+
     @Test func aBodyThatIsNotAnObjectIsDeadLetteredAlone() async throws {
         let root = try makeTemporaryFolder()
         defer { removeFolder(root) }

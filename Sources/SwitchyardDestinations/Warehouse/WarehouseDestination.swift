@@ -15,7 +15,10 @@ import SwitchyardCore
 /// date of `receivedAt`. A seventh table, `identity_merges`, gets one row per merge: for every delivered
 /// event that carries ``DeliveryEvent/identityMerge`` (the event whose arrival merged an anonymous id),
 /// written in the same batch and made durable by the same commit as the event itself; embedders without
-/// the pipeline can call ``appendMerge(anonymousId:userId:mergedAt:messageId:source:)``.
+/// the pipeline can call ``appendMerge(anonymousId:userId:mergedAt:messageId:source:)``. An event marked
+/// ``DeliveryEvent/mergeOnly`` (the warehouse's filter leaves it out) writes its merge row and nothing
+/// else, and counts as delivered. A merge is one row per open file however often it comes (its
+/// `messageId` is the key); readers dedupe across files on `messageId`.
 ///
 /// Contract with the pipeline (see ``Destination``):
 /// - ``deliver(_:)`` appends to the open file of each source/table/date (one open file per folder, named
@@ -64,6 +67,10 @@ public actor WarehouseDestination: Destination {
     private let clock: any WallClock
     private let logger: Logger
     private var files: [String: WarehouseFile] = [:]
+    /// The merge `messageId`s written to each open `identity_merges` file (keyed like ``files``): a
+    /// merge sent twice before a rotation (a resend, or the same merge on a `mergeOnly` copy and on the
+    /// event itself) is one row. Across files, readers dedupe on `messageId` as for events.
+    private var mergesInOpenFiles: [String: Set<String>] = [:]
     /// A batch or merge was accepted since the last commit that returned or threw.
     private var deliveredSinceCommit = false
     /// A write failure deleted appended events; the next commit must throw.
@@ -106,6 +113,9 @@ public actor WarehouseDestination: Destination {
         do {
             for (index, event) in batch.events.enumerated() {
                 if let merge = event.identityMerge { try append(merge, source: event.source) }
+                // The destination does not take the message, only the merge it carries (SPEC §4 "Merges
+                // reach every destination once"); having written that, the event is delivered.
+                if event.mergeOnly { continue }
                 guard let line = WarehouseLine.event(event) else {
                     rejected.append(index)
                     continue
@@ -156,6 +166,7 @@ public actor WarehouseDestination: Destination {
             // too; keeping them would write those events twice.
             for file in files.values { file.abandon() }
             files = [:]
+            mergesInOpenFiles = [:]
             discardedSinceCommit = false
             deliveredSinceCommit = false
             throw WarehouseError.uncommittedDiscarded
@@ -172,6 +183,7 @@ public actor WarehouseDestination: Destination {
     public func shutdown() async {
         for file in files.values { file.abandon() }
         files = [:]
+        mergesInOpenFiles = [:]
     }
 
     // MARK: - Files
@@ -192,7 +204,9 @@ public actor WarehouseDestination: Destination {
         let line = WarehouseLine.merge(
             anonymousId: merge.anonymousId, userId: merge.userId, mergedAt: merge.mergedAt, messageId: merge.messageId)
         let file = try openFile(source: source, table: Self.mergesTable, date: merge.mergedAt.utcDate)
+        guard !mergesInOpenFiles[file.folder, default: []].contains(merge.messageId) else { return }
         try file.append(line, timestamp: merge.mergedAt)
+        mergesInOpenFiles[file.folder, default: []].insert(merge.messageId)
     }
 
     private func rotationDue(now: Timestamp) -> Bool {
@@ -205,6 +219,7 @@ public actor WarehouseDestination: Destination {
     private func discardOpenFiles(after error: any Error) {
         for file in files.values { file.abandon() }
         files = [:]
+        mergesInOpenFiles = [:]
         if deliveredSinceCommit { discardedSinceCommit = true }
         deliveredSinceCommit = false
         logger.warning(
@@ -216,6 +231,7 @@ public actor WarehouseDestination: Destination {
     private func rotate() throws {
         let rotating = files.values.sorted { $0.relativePath < $1.relativePath }
         files = [:]
+        mergesInOpenFiles = [:]
         deliveredSinceCommit = false
         do {
             for file in rotating { try file.finish() }
