@@ -57,7 +57,7 @@ public final class DeliveryService: Service, Sendable {
                 retry: RetryPolicy(
                     initialBackoff: settings.retry.initialBackoff, maxBackoff: settings.retry.maxBackoff,
                     maxAge: settings.retry.maxAge, maxAttempts: settings.retry.maxAttempts),
-                anonymous: settings.anonymous, holdTTL: settings.holdTTL, secrets: settings.typeSettings.secretValues)
+                anonymous: settings.anonymous, holdTTL: settings.holdTTL, holdMaxAge: settings.holdMaxAge, secrets: settings.typeSettings.secretValues)
             workers[settings.name] = DestinationWorker(
                 configuration: configuration, leases: leases, destination: destination, store: store, signal: signal, clock: clock,
                 logger: logger, metrics: DeliveryMetrics(factory: metrics), shutdownGrace: grace, hub: hub)

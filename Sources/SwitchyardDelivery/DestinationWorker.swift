@@ -39,6 +39,8 @@ final class DestinationWorker: Sendable {
         var anonymous: AnonymousPolicy = .forward
         /// Held events older than this are never released (`hold_ttl`), whether or not the purge ran yet.
         var holdTTL: Duration = .seconds(30 * 86_400)
+        /// Held events older than this when their anonymous id merges are dropped, not sent (`hold_max_age`).
+        var holdMaxAge: Duration?
         /// How long an idle worker sleeps before looking at the replay queue again (it wakes at once for
         /// new log events).
         var idlePoll: Duration = .seconds(1)
@@ -130,11 +132,16 @@ final class DestinationWorker: Sendable {
         var replayedIds: [Int64] = []
         var held: [StoredEvent] = []
         var releasedHoldIds: [Int64] = []
+        /// Per anonymous id, the last sequence of its recorded holds released since the last record: the next
+        /// page of a large release starts after it.
+        var releasedThrough: [String: Int64] = [:]
+        /// Sequences of `held` events released before they were recorded: they are never recorded as held.
+        var releasedPending: Set<Int64> = []
         var dropped = 0
 
         var isEmpty: Bool {
             position == nil && delivered == 0 && deadLetters.isEmpty && replayedIds.isEmpty && held.isEmpty
-                && releasedHoldIds.isEmpty && dropped == 0
+                && releasedHoldIds.isEmpty && dropped == 0 && releasedPending.isEmpty
         }
 
         mutating func absorb(_ other: Pending) {
@@ -143,7 +150,12 @@ final class DestinationWorker: Sendable {
             deadLetters += other.deadLetters
             replayedIds += other.replayedIds
             held += other.held
+            if !other.releasedPending.isEmpty {
+                held.removeAll { other.releasedPending.contains($0.sequence) }
+                releasedPending.formUnion(other.releasedPending)
+            }
             releasedHoldIds += other.releasedHoldIds
+            releasedThrough.merge(other.releasedThrough) { max($0, $1) }
             dropped += other.dropped
         }
     }
@@ -253,7 +265,7 @@ final class DestinationWorker: Sendable {
             metrics.disabled(name, false)
             let round: Round
             do {
-                round = try await collectRound(after: readPosition)
+                round = try await collectRound(after: readPosition, pending: pending)
             } catch {
                 logger.warning("reading events for delivery failed; retrying", metadata: ["switchyard.error": "\(error)"])
                 await pause(.seconds(1))
@@ -287,8 +299,13 @@ final class DestinationWorker: Sendable {
                 if await commitIfDue(&pending, force: false) == .rewind {
                     readPosition = await recordedPosition(fallback: readPosition)
                 }
+            case .skipQueued(let parked):
+                pending.absorb(parked)
+                if await commitIfDue(&pending, force: false) == .rewind {
+                    readPosition = await recordedPosition(fallback: readPosition)
+                }
             case .batches(let batches, let endPosition, let parked):
-                guard let settled = await settler.deliver(batches, released: !parked.releasedHoldIds.isEmpty) else {
+                guard let settled = await settler.deliver(batches, released: !parked.releasedHoldIds.isEmpty || !parked.releasedPending.isEmpty) else {
                     // Disabled or shutting down mid-round: nothing of this round is recorded; it is sent again.
                     continue
                 }
@@ -339,30 +356,50 @@ final class DestinationWorker: Sendable {
         /// Batches to send; `endPosition` nil for replay and release rounds, which are outside the log
         /// order. `Pending` carries the round's queue ids and the events it held or dropped.
         case batches([[(event: DeliveryEvent, source: StoredEvent)]], endPosition: Int64?, Pending)
+        /// Replay-queue entries with nothing to send (held again, dropped, filtered out).
+        case skipQueued(Pending)
     }
 
-    /// Reads what to send next: the replay queue, then held events their merge released, then the log
-    /// after `position`.
-    func collectRound(after position: Int64) async throws(StoreError) -> Round {
-        if let priority = try await priorityRound() { return priority }
+    /// Reads what to send next: the replay queue, then the log after `position`.
+    ///
+    /// Held events are released when the log reaches the message whose arrival merged their anonymous id,
+    /// right before it (SPEC §9): a round ends before such a message, and the next starts with the holds it
+    /// releases — those recorded in the store, then those this node parked but has not recorded yet
+    /// (`pending`) — in log order, in pages of one round.
+    func collectRound(after position: Int64, pending: Pending) async throws(StoreError) -> Round {
+        if let replay = try await replayRound() { return replay }
         let capacity = configuration.roundCapacity
+        let router = self.router
         var routedEvents: [(event: DeliveryEvent, source: StoredEvent)] = []
         var parked = Pending()
         var scanned = position
         var exhausted = false
+        var endsBeforeMerge = false
         // Read what one round can send; when the filter skips much of it, read further ahead each time
         // (a database on the network makes every page cost a round trip and its rows).
         var page = capacity
-        while routedEvents.count < capacity {
+        reading: while routedEvents.count < capacity {
             defer { page = min(page * 4, 2000) }
             let events = try await store.events(after: scanned, limit: page)
             let watched = hub.isObserved
             if watched { hub.publishIngest(events, sequence: \.sequence, make: LiveItems.ingest) }
-            var routes: [(StoredEvent, Routing)] = []
+            var routes: [(StoredEvent, EventRouter.Routing)] = []
+            defer { if watched { publishRoutes(routes) } }
             for stored in events {
-                let routing = route(stored)
+                if configuration.anonymous == .hold, let anonymousId = stored.mergedAnonymousId {
+                    if !routedEvents.isEmpty || !parked.isEmpty {
+                        endsBeforeMerge = true
+                        break reading
+                    }
+                    let releasing = try await releaseRound(
+                        anonymousId: anonymousId, trigger: stored, pending: pending, router: router)
+                    if let pageOnly = releasing.pageOnly { return pageOnly }
+                    routedEvents += releasing.events
+                    parked.absorb(releasing.parked)
+                }
+                let routing = router.route(stored)
                 switch routing {
-                case .deliver(let event): routedEvents.append((event, stored))
+                case .deliver(let event, let source): routedEvents.append((event, source))
                 case .skip: break
                 case .hold: parked.held.append(stored)
                 case .drop: parked.dropped += 1
@@ -371,20 +408,17 @@ final class DestinationWorker: Sendable {
                 scanned = stored.sequence
                 if routedEvents.count >= capacity { break }
             }
-            if watched { publishRoutes(routes) }
             if events.count < page {
                 exhausted = true
                 break
             }
         }
-        // A merge commits its identify and releases holds in one transaction: if this read saw the
-        // identify, the released events must go first, so look again before sending log events.
-        if let priority = try await priorityRound() { return priority }
         if routedEvents.isEmpty {
             return scanned > position ? .skip(scanned, parked) : .idle(configuration.idlePoll)
         }
-        // A partial batch waits for more events until its oldest event is max_wait old.
-        if exhausted, routedEvents.count < configuration.maxEvents,
+        // A partial batch waits for more events until its oldest event is max_wait old (not one that ends
+        // before a merge: the release after it must not wait for it).
+        if exhausted, !endsBeforeMerge, routedEvents.count < configuration.maxEvents,
             let oldest = routedEvents.first?.event.receivedAt
         {
             let age = clock.now() - oldest
@@ -395,43 +429,89 @@ final class DestinationWorker: Sendable {
         return .batches(cut(routedEvents), endPosition: scanned, parked)
     }
 
-    /// Replays and released holds, which go before the log.
-    func priorityRound() async throws(StoreError) -> Round? {
-        let capacity = configuration.roundCapacity
-        let queued = try await store.replayQueue(of: name, limit: capacity)
-        if !queued.isEmpty {
-            let entries = queued.compactMap { entry -> (DeliveryEvent, StoredEvent)? in
-                guard case .deliver(let event) = route(entry.stored, replaying: true) else { return nil }
-                return (event, entry.stored)
-            }
-            var parked = Pending()
-            parked.replayedIds = queued.map(\.id)
-            return .batches(cut(entries), endPosition: nil, parked)
-        }
-        guard configuration.anonymous == .hold else { return nil }
-        let released = try await store.releasableHolds(
-            of: name, limit: capacity, receivedSince: clock.now() - configuration.holdTTL)
-        guard !released.isEmpty else { return nil }
-        let entries = released.compactMap { entry -> (DeliveryEvent, StoredEvent)? in
-            guard case .deliver(let event) = route(entry.stored, replaying: true) else { return nil }
-            return (event, entry.stored)
-        }
+    /// Re-queued dead letters and time-range replays, which go before the log.
+    func replayRound() async throws(StoreError) -> Round? {
+        let queued = try await store.replayQueue(of: name, limit: configuration.roundCapacity)
+        guard !queued.isEmpty else { return nil }
+        let router = self.router
+        let now = clock.now()
         var parked = Pending()
-        parked.releasedHoldIds = released.map(\.id)
+        parked.replayedIds = queued.map(\.id)
+        var entries: [(event: DeliveryEvent, source: StoredEvent)] = []
+        for entry in queued {
+            switch router.route(entry.stored, origin: .replay(now: now)) {
+            case .deliver(let event, let source):
+                // A replayed held event honours `hold_ttl` / `hold_max_age` as a release does.
+                if event.heldFor != nil, event.receivedAt < releaseCutoff(now: now) {
+                    parked.dropped += 1
+                } else {
+                    entries.append((event, source))
+                }
+            case .skip: break
+            // Never merged: parked again, not sent anonymously (SPEC §4). A copy whose event left the log
+            // cannot be held (a hold points into the log) and is dropped.
+            case .hold: if entry.stored.sequence > 0 { parked.held.append(entry.stored) } else { parked.dropped += 1 }
+            case .drop: parked.dropped += 1
+            }
+        }
+        if entries.isEmpty { return .skipQueued(parked) }
         return .batches(cut(entries), endPosition: nil, parked)
     }
 
-    enum Routing {
-        case deliver(DeliveryEvent)
-        /// The filter or `integrations` leave the event out.
-        case skip(EventFilter.Decision)
-        case hold
-        case drop
+    /// Holds received before this are not released (`hold_ttl`, and `hold_max_age` when set).
+    func releaseCutoff(now: Timestamp) -> Timestamp {
+        now - min(configuration.holdTTL, configuration.holdMaxAge ?? configuration.holdTTL)
+    }
+
+    /// The held events `trigger` releases (it merged `anonymousId`), in log order: a page of those recorded
+    /// in the store after the ones already released this round of pending work, then — once the store has
+    /// no more — those parked but not yet recorded. `pageOnly` is a round of store holds alone, when there
+    /// may be more of them than one round takes.
+    func releaseRound(
+        anonymousId: String, trigger: StoredEvent, pending: Pending, router: EventRouter
+    ) async throws(StoreError) -> (pageOnly: Round?, events: [(event: DeliveryEvent, source: StoredEvent)], parked: Pending) {
+        guard let userId = trigger.storedUserId ?? trigger.resolvedUserId else { return (nil, [], Pending()) }
+        let capacity = configuration.roundCapacity
+        let cutoff = releaseCutoff(now: clock.now())
+        let origin = EventRouter.Origin.release(userId: userId, mergedAt: trigger.event.receivedAt)
+        let recorded = try await store.releasableHolds(
+            of: name, anonymousId: anonymousId, after: pending.releasedThrough[anonymousId] ?? 0, limit: capacity,
+            receivedSince: cutoff)
+        var parked = Pending()
+        var events: [(event: DeliveryEvent, source: StoredEvent)] = []
+        for hold in recorded {
+            parked.releasedHoldIds.append(hold.id)
+            if case .deliver(let event, let source) = router.route(hold.stored, origin: origin) {
+                events.append((event, source))
+            }
+        }
+        if let last = recorded.last { parked.releasedThrough[anonymousId] = last.stored.sequence }
+        if recorded.count >= capacity {
+            return (.batches(cut(events), endPosition: nil, parked), [], Pending())
+        }
+        for held in pending.held where held.event.anonymousId == anonymousId && held.sequence < trigger.sequence {
+            parked.releasedPending.insert(held.sequence)
+            guard held.event.receivedAt >= cutoff else {
+                parked.dropped += 1
+                continue
+            }
+            if case .deliver(let event, let source) = router.route(held, origin: origin) {
+                events.append((event, source))
+            }
+        }
+        return (nil, events, parked)
+    }
+
+    /// How this destination routes events.
+    var router: EventRouter {
+        EventRouter(
+            destination: configuration.name, type: configuration.type, filter: configuration.filter,
+            anonymous: configuration.anonymous, recordsMerges: destination.recordsMerges)
     }
 
     /// Tells the live view what this destination decided for each event read from the log, once each.
-    func publishRoutes(_ routes: [(StoredEvent, Routing)]) {
-        let fresh: [(StoredEvent, Routing)] = live.withLock { live in
+    func publishRoutes(_ routes: [(StoredEvent, EventRouter.Routing)]) {
+        let fresh: [(StoredEvent, EventRouter.Routing)] = live.withLock { live in
             let through = live.liveRoutedThrough
             guard let last = routes.last?.0.sequence, last > through else { return [] }
             live.liveRoutedThrough = last
@@ -439,56 +519,9 @@ final class DestinationWorker: Sendable {
         }
         let now = clock.now()
         for (stored, routing) in fresh {
-            let decision: String
-            let reason: String?
-            switch routing {
-            case .deliver:
-                (decision, reason) = ("queued", nil)
-            case .skip(.switchedOff(let why)):
-                (decision, reason) = ("switched_off", why)
-            case .skip(.filtered(let why)):
-                (decision, reason) = ("filtered", why)
-            case .skip(.accepted):
-                (decision, reason) = ("filtered", nil)
-            case .hold:
-                (decision, reason) = ("held", "anonymous: hold, and the person is not known yet")
-            case .drop:
-                (decision, reason) = ("dropped", "anonymous: drop, and the person is not known yet")
-            }
+            let (decision, reason) = routing.shown
             hub.publish(LiveItems.route(stored, destination: name, decision: decision, reason: reason, at: now))
         }
-    }
-
-    /// What this destination does with a stored event: its filter and `integrations` decide whether it
-    /// wants it; `anonymous:` decides for events of people not known yet. An event identity resolved
-    /// after it was sent anonymously goes out under the person's id, its `anonymousId` kept.
-    func route(_ stored: StoredEvent, replaying: Bool = false) -> Routing {
-        let event = stored.event
-        let identified = stored.resolvedUserId != nil
-        let facts = RoutingFacts(type: event.type, eventName: event.eventName, identified: identified, body: event.body)
-        let decision = configuration.filter.decision(facts, destination: configuration.name, type: configuration.type)
-        guard decision == .accepted else { return .skip(decision) }
-        if !identified, !replaying {
-            switch configuration.anonymous {
-            case .forward: break
-            case .hold: return .hold
-            case .drop: return .drop
-            }
-        }
-        var body = event.body
-        if event.userId == nil, let resolved = stored.resolvedUserId {
-            body = MessageRewrite.settingUserId(body, resolved)
-        }
-        let merge = stored.mergedAnonymousId.flatMap { anonymousId in
-            stored.resolvedUserId.map {
-                IdentityMerge(anonymousId: anonymousId, userId: $0, mergedAt: event.receivedAt, messageId: event.messageId)
-            }
-        }
-        return .deliver(
-            DeliveryEvent(
-                sequence: stored.sequence, source: event.source, messageId: event.messageId, type: event.type,
-                receivedAt: event.receivedAt, timestamp: event.timestamp, resolvedUserId: stored.resolvedUserId, body: body,
-                identityMerge: merge))
     }
 
     /// Cuts events into batches of at most `max_events` and `max_bytes` (a single larger event goes alone).

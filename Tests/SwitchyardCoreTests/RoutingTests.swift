@@ -110,7 +110,7 @@ import Testing
         let kind: String
         switch outcome {
         case .delivered: kind = "delivered"
-        case .retry: kind = "retry"
+        case .retry, .retrySome: kind = "retry"
         case .split: kind = "split"
         case .deadLetter, .deadLetterAll: kind = "dead"
         case .disable: kind = "disable"

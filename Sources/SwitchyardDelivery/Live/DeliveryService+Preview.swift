@@ -36,18 +36,10 @@ extension DeliveryService {
         var routes: [JSONValue] = []
         var taken: [DeliveryEvent] = []
         for event in events {
-            let stored = StoredEvent(sequence: 0, event: event, resolvedUserId: event.userId)
-            let (decision, reason): (String, String?)
-            switch worker.route(stored) {
-            case .deliver(let delivery):
-                taken.append(delivery)
-                (decision, reason) = ("queued", nil)
-            case .skip(.switchedOff(let why)): (decision, reason) = ("switched_off", why)
-            case .skip(.filtered(let why)): (decision, reason) = ("filtered", why)
-            case .skip(.accepted): (decision, reason) = ("filtered", nil)
-            case .hold: (decision, reason) = ("held", "anonymous: hold, and the person is not known yet")
-            case .drop: (decision, reason) = ("dropped", "anonymous: drop, and the person is not known yet")
-            }
+            let stored = StoredEvent(sequence: 0, event: event, resolvedUserId: event.userId, storedUserId: event.userId)
+            let routing = worker.router.route(stored)
+            if case .deliver(let delivery, _) = routing { taken.append(delivery) }
+            let (decision, reason) = routing.shown
             routes.append(
                 .object(
                     JSONObject([

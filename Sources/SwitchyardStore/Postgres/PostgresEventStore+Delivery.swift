@@ -65,6 +65,7 @@ extension PostgresEventStore {
                     INSERT INTO holds (destination, seq, anonymous_id, received_at)
                     SELECT \(destination), * FROM unnest(\(held.map(\.sequence))::int8[],
                         \(held.map { $0.event.anonymousId ?? "" })::text[], \(held.map(\.event.receivedAt.milliseconds))::int8[])
+                    ON CONFLICT (destination, seq) DO NOTHING
                     """, logger)
             }
             if !settlement.releasedHoldIds.isEmpty {

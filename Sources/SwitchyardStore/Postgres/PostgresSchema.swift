@@ -142,6 +142,16 @@ enum PostgresSchema {
                 ]
             }
         ),
+        (
+            5,
+            [
+                // A time-range replay to a `hold` destination parks never-merged events again; one hold per
+                // (destination, event) keeps a later merge from releasing them twice.
+                "DELETE FROM holds WHERE id NOT IN (SELECT min(id) FROM holds GROUP BY destination, seq)",
+                "DROP INDEX holds_destination_seq",
+                "CREATE UNIQUE INDEX holds_destination_seq ON holds (destination, seq)",
+            ]
+        ),
     ]
 
     /// Milliseconds since 1970 by the database's clock: leases compare times of several nodes, so one clock

@@ -54,7 +54,10 @@ extension SQLiteEventStore {
                 throw StoreError(.leaseLost, "node \(holder) no longer holds the delivery lease of \(destination)")
             }
             let hold = try db.cachedStatement(
-                sql: "INSERT INTO holds (destination, seq, anonymous_id, received_at) VALUES (?, ?, ?, ?)")
+                sql: """
+                    INSERT INTO holds (destination, seq, anonymous_id, received_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (destination, seq) DO NOTHING
+                    """)
             for stored in settlement.held {
                 guard let anonymousId = stored.event.anonymousId else { continue }
                 try hold.execute(arguments: [destination, stored.sequence, anonymousId, stored.event.receivedAt.milliseconds])

@@ -184,6 +184,16 @@ enum SQLiteSchema {
                 try db.execute(sql: "UPDATE \(table) SET stored_user_id = resolved_user_id WHERE user_id IS NOT NULL")
             }
         }
+        migrator.registerMigration("7-one-hold-per-event") { db in
+            // A time-range replay to a `hold` destination parks never-merged events again; one hold per
+            // (destination, event) keeps a later merge from releasing them twice.
+            try db.execute(
+                sql: """
+                    DELETE FROM holds WHERE id NOT IN (SELECT min(id) FROM holds GROUP BY destination, seq);
+                    DROP INDEX holds_destination_seq;
+                    CREATE UNIQUE INDEX holds_destination_seq ON holds (destination, seq);
+                    """)
+        }
         return migrator
     }
 }
