@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import SwitchyardCore
 
 /// The one outbound HTTP client every HTTP destination shares: pooled connections, redirects never
@@ -21,10 +22,19 @@ public final class HTTPSender: Sendable {
     /// in range.
     static let maximumTimeout: Duration = .seconds(24 * 3600)
 
+    /// How long one connection attempt may take (a host that drops SYNs); a destination's shorter
+    /// `timeout` cuts it shorter.
+    static let connectTimeout: Duration = .seconds(10)
+
     public init() {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
+        configuration.timeout.connect = .nanoseconds(Self.connectTimeout.wholeNanoseconds)
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        // A failed connect fails the request at once. The pool's default keeps reconnecting with its own
+        // backoff until the request's deadline, so a refused port cost a whole `timeout` per attempt and
+        // the destination's `retry` backoff and `max_age` meant nothing; the worker's retry is the backoff.
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -42,7 +52,12 @@ public final class HTTPSender: Sendable {
         // Cancelling the exchange cancels its request, which ends a body read that is waiting.
         return try await withThrowingTaskGroup(of: HTTPResult?.self) { group in
             group.addTask {
-                let response = try await client.execute(prepared, timeout: .nanoseconds(limit.wholeNanoseconds))
+                let response: HTTPClientResponse
+                do {
+                    response = try await client.execute(prepared, timeout: .nanoseconds(limit.wholeNanoseconds))
+                } catch {
+                    throw HTTPSenderError(connecting: error) ?? error
+                }
                 let body = try await Self.prefix(of: response.body, upTo: Self.maximumBodyBytes)
                 return HTTPResult(
                     status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
@@ -79,11 +94,46 @@ public final class HTTPSender: Sendable {
 public enum HTTPSenderError: Error, CustomStringConvertible, Equatable {
     /// The whole exchange, answer body included, took longer than the destination's `timeout`.
     case timedOut(Duration)
+    /// Every address of the host refused the connection: nothing listens on the port (yet). Reported at
+    /// once, so the destination's retry backoff decides when to try again.
+    case connectionRefused
+    /// The host name did not resolve.
+    case unresolvedHost(String)
+    /// The host did not accept the connection in time (a firewall dropping it, a host that is down).
+    case connectTimedOut
 
     public var description: String {
         switch self {
         case .timedOut(let limit):
             return "no complete answer within \(limit.configText) (the destination's timeout); raise `timeout` if it is this slow"
+        case .connectionRefused:
+            return "connection refused (nothing listens on that port)"
+        case .unresolvedHost(let reason):
+            return "the host name did not resolve (\(reason))"
+        case .connectTimedOut:
+            return "could not connect within \(HTTPSender.connectTimeout.configText)"
+        }
+    }
+
+    /// What a failure to connect means, told plainly; nil for other failures, which keep their own words.
+    /// The host is the caller's to name (without the URL's credentials): these descriptions carry none.
+    init?(connecting error: any Error) {
+        if let error = error as? NIOConnectionError {
+            if error.connectionErrors.isEmpty, let dns = error.dnsAError ?? error.dnsAAAAError {
+                self = .unresolvedHost("\(dns)")
+                return
+            }
+            let refused = error.connectionErrors.allSatisfy { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
+            guard refused, !error.connectionErrors.isEmpty else { return nil }
+            self = .connectionRefused
+        } else if (error as? IOError)?.errnoCode == ECONNREFUSED {
+            self = .connectionRefused
+        } else if let error = error as? HTTPClientError, error == .connectTimeout {
+            self = .connectTimedOut
+        } else if let error = error as? ChannelError, case .connectTimeout = error {
+            self = .connectTimedOut
+        } else {
+            return nil
         }
     }
 }
