@@ -157,6 +157,14 @@ struct AnswerFuzzTests {
             if indexes.isEmpty { problems.append("a partial dead letter of nothing") }
             if !Set(indexes).isSubset(of: eventIndexes) { problems.append("dead-letter indexes \(indexes) outside the request") }
             if indexes != Array(Set(indexes)).sorted() { problems.append("indexes not sorted and unique: \(indexes)") }
+        case .retrySome(let indexes, let after, let text, _):
+            reason(text)
+            if indexes.isEmpty { problems.append("a partial retry of nothing") }
+            if !Set(indexes).isSubset(of: eventIndexes) { problems.append("retry indexes \(indexes) outside the request") }
+            if indexes != Array(Set(indexes)).sorted() { problems.append("indexes not sorted and unique: \(indexes)") }
+            if let after, after < .zero || after > HTTPClassification.maximumRetryAfter {
+                problems.append("retry after \(after)")
+            }
         case .deadLetterAll(let text, _), .disable(let text, _):
             reason(text)
         }

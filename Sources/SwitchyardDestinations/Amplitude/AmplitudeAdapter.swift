@@ -4,8 +4,8 @@ import SwitchyardCore
 ///
 /// Requests: `POST {baseURL}/2/httpapi` (or `/batch` with `use_batch_api`), headers `Content-Type:
 /// application/json` and `User-Agent: switchyard/<version>`, body
-/// `{"api_key":KEY,"events":[…],"options":{"min_id_length":N}}` (`options` only when `min_id_length`
-/// is set). Events follow ``AmplitudeEventMapping``; a batch becomes as few requests as fit Amplitude's
+/// `{"api_key":KEY,"events":[…],"options":{"min_id_length":N}}` (`min_id_length`, default 1, in every
+/// request: Amplitude's own minimum of 5 would refuse user ids such as `"42"`). Events follow ``AmplitudeEventMapping``; a batch becomes as few requests as fit Amplitude's
 /// limits: at most 2000 events and under 1 MB of body on HTTP V2 (20 MB on the Batch API). `insert_id`
 /// (= `messageId`) is the idempotency key: Amplitude ignores a repeat within 7 days, so sending a
 /// request again never double-counts.
@@ -82,13 +82,9 @@ public struct AmplitudeAdapter: HTTPDestinationAdapter {
             if index > 0 { writer.comma() }
             writer.raw(event.json)
         }
-        writer.raw("]")
-        if let minIDLength = settings.minIDLength {
-            writer.raw(",\"options\":{\"min_id_length\":")
-            writer.integer(minIDLength)
-            writer.raw("}")
-        }
-        writer.raw("}")
+        writer.raw("],\"options\":{\"min_id_length\":")
+        writer.integer(settings.minIDLength)
+        writer.raw("}}")
         return OutgoingRequest(url: url, headers: headers, body: writer.bytes, eventIndexes: events.map(\.batchIndex))
     }
 
@@ -101,7 +97,9 @@ public struct AmplitudeAdapter: HTTPDestinationAdapter {
     /// The one-shot reading of an answer, for a request sent once: ``AmplitudeAnswer`` with its
     /// per-event parts made batch outcomes — rejected events dead-lettered (the others counted as
     /// delivered, which Amplitude did **not** ingest: ``AmplitudeDestination`` sends them again before it
-    /// settles), throttled events retried after the pause.
+    /// settles); a 429 naming throttled events → `.retrySome` of **every** event of the request after
+    /// the pause, since Amplitude ingested none of it (its SDKs resend the others at once, which only
+    /// ``AmplitudeDestination`` does); the batch's other requests still count as accepted.
     public func classify(_ response: HTTPResult, for request: OutgoingRequest) -> DeliveryOutcome {
         let events = request.eventIndexes.map { AmplitudeEvent(batchIndex: $0, userId: nil, deviceId: nil, json: []) }
         switch AmplitudeAnswer(response, events: events, useBatchAPI: settings.useBatchAPI) {
@@ -111,8 +109,9 @@ public struct AmplitudeAdapter: HTTPDestinationAdapter {
             let indexes = Set(reasons.keys.map { request.eventIndexes[$0] }).sorted()
             return .deadLetter(indexes: indexes, reason: Self.rejectionReason(reasons, status: status), status: status)
         case .throttled(_, _, let after):
-            return .retry(
-                after: after, reason: "Amplitude throttled users or devices of this batch (HTTP 429)", status: 429)
+            return .retrySome(
+                indexes: Set(request.eventIndexes).sorted(), after: after,
+                reason: "Amplitude throttled users or devices of this request (HTTP 429)", status: 429)
         case .request(let outcome):
             return outcome
         }

@@ -15,12 +15,27 @@ import SwitchyardCore
 /// 4. repeat until a request is accepted or nothing is left of it. Every round removes at least one
 ///    event, so a request of `n` events takes at most `n + 1` sends.
 ///
-/// Then the batch settles: events set aside by a 429 → `.retry(after: 30 s)` for the whole batch (15 s
-/// on the Batch API): the retry sends the accepted events again too, which `insert_id` makes harmless,
-/// and finds the dead letters again; else dead letters → `.deadLetter(indexes:)` (or `.deadLetterAll`);
-/// else `.delivered`. An answer about a whole request — no answer, 408, 5xx (`.retry`), 413 (`.split`),
-/// 410 (`.disable`) — decides the batch at once; 401/403 and request-level 400s dead-letter that
-/// request's events and the next request is sent.
+/// Then the batch settles:
+///
+/// | set aside by a 429 | dead letters | outcome |
+/// |---|---|---|
+/// | none | none | `.delivered` |
+/// | none | some | `.deadLetter(indexes:)` (`.deadLetterAll` when every event) |
+/// | some | none | `.retrySome(indexes: the throttled events, after: 30 s (HTTP V2) / 15 s (Batch API), or a longer Retry-After)` |
+/// | some | some | `.retrySome(indexes: the throttled events and the dead letters, after: the pause)` |
+///
+/// `retrySome` lets the pipeline settle the accepted events now and send only the throttled ones again,
+/// so one user or device over Amplitude's limit pauses its own events, not the destination. The
+/// pipeline takes one outcome per batch and `retrySome` has no room for dead letters, so when both
+/// occur the dead letters wait with the throttled events: the next attempt sends them again, Amplitude
+/// refuses them again and they are dead-lettered then (an event over its daily quota is answered the
+/// same way). Nothing is lost and no throttled event is counted as delivered; the cost is one more
+/// request for events that were refused.
+///
+/// An answer about a whole request — no answer, 408, 5xx (`.retry`), 413 (`.split`), 410 (`.disable`) —
+/// decides the batch at once (throttled events set aside earlier in the batch then wait at least their
+/// pause); 401/403 and request-level 400s dead-letter that request's events and the next request is
+/// sent.
 public struct AmplitudeDestination: Destination {
     public let adapter: AmplitudeAdapter
     let context: DestinationContext
@@ -48,7 +63,9 @@ public struct AmplitudeDestination: Destination {
         }
         var settlement = Settlement()
         for chunk in adapter.chunks(of: events) {
-            if let decided = await send(chunk, into: &settlement, transcript: transcript) { return decided }
+            if let decided = await send(chunk, into: &settlement, transcript: transcript) {
+                return settlement.deciding(decided)
+            }
         }
         return settlement.outcome(batchSize: batch.events.count)
     }
@@ -124,7 +141,8 @@ public struct AmplitudeDestination: Destination {
         case .accepted: .delivered
         case .rejected(let reasons, let status):
             .deadLetter(indexes: Array(reasons.keys), reason: "Amplitude rejected events (HTTP \(status))", status: status)
-        case .throttled(_, _, let after): .retry(after: after, reason: "Amplitude throttled events (HTTP 429)", status: 429)
+        case .throttled(let waiting, _, let after):
+            .retrySome(indexes: waiting, after: after, reason: "Amplitude throttled events (HTTP 429)", status: 429)
         case .request(let outcome): outcome
         }
     }
@@ -145,15 +163,25 @@ public struct AmplitudeDestination: Destination {
             pause = max(pause, after)
         }
 
+        /// A whole-batch answer after some events were set aside: a retry waits at least their pause.
+        func deciding(_ outcome: DeliveryOutcome) -> DeliveryOutcome {
+            guard !waiting.isEmpty, case .retry(let after, let reason, let status) = outcome else { return outcome }
+            return .retry(after: max(after ?? .zero, pause), reason: reason, status: status)
+        }
+
         func outcome(batchSize: Int) -> DeliveryOutcome {
-            // A group call's second event may be dead while its first waits: the wait wins.
+            // A group call's second event may be dead while its first waits: the wait wins, and dead
+            // letters wait with the throttled events (see the type's table).
             if !waiting.isEmpty {
                 let noun = waiting.count == 1 ? "event" : "events"
-                return .retry(
-                    after: pause,
-                    reason: "Amplitude throttled the users or devices of \(waiting.count) \(noun) (HTTP 429); "
-                        + "the others were sent again at once",
-                    status: 429)
+                var reason =
+                    "Amplitude throttled the users or devices of \(waiting.count) \(noun) (HTTP 429); "
+                    + "the others were accepted"
+                let refused = Set(dead.keys).subtracting(waiting)
+                if !refused.isEmpty {
+                    reason += "; \(refused.count) refused, sent again with them to be dead-lettered then"
+                }
+                return .retrySome(indexes: waiting.union(refused).sorted(), after: pause, reason: reason, status: 429)
             }
             guard !dead.isEmpty else { return .delivered }
             var reasons: [String] = []

@@ -7,9 +7,16 @@ import SwitchyardCore
 /// |---|---|
 /// | track | `event_type` = `event`; `event_properties` = `properties`; revenue fields (below) |
 /// | page, screen | `event_type` from `page_event_name` (``PageEventName``, or `[Amplitude] Page Viewed` / `[Amplitude] Screen Viewed`); `event_properties` = `properties` plus `name` and `category` of the call when `properties` lacks them |
-/// | identify | `$identify` with `user_properties: {"$set": traits}` (no `user_properties` without traits) |
+/// | identify | `$identify` with `user_properties: {"$set": traits}` (`context.traits` when the call has no `traits`; no `user_properties` without either) |
 /// | group | `$identify` with `groups: {T: groupId}` and `user_properties: {"$set": {T: groupId}}` (puts the user in the group), then, when the call has traits, `$groupidentify` with `groups: {T: groupId}` and `group_properties: {"$set": traits}`; `T` = `traits.groupType` when a string, else `group` |
-/// | alias | `$identify` with `user_id` = `userId` and `device_id` = `context.device.id`, else `previousId`, when this alias merged `previousId` as an anonymous id (``DeliveryEvent/identityMerge``), which links that device to the user; otherwise nothing (Amplitude has no alias for user ids) |
+/// | alias | the merge link (below) when the alias merged an anonymous id; otherwise nothing (Amplitude has no alias for user ids) |
+///
+/// Merges: an event carrying an accepted merge (``DeliveryEvent/identityMerge``) is preceded by a *merge
+/// link*, a `$identify` with `user_id` = the merge's user id and `device_id` = `context.device.id`, else
+/// the merged anonymous id (`insert_id` `messageId:merge`), unless one of the call's own events already
+/// carries that pair. A ``DeliveryEvent/mergeOnly`` event sends the link alone. A merge the gateway
+/// refused is never linked: with ``DeliveryEvent/anonymousIdUnlinked`` an event that has a `userId`
+/// goes without `device_id`.
 ///
 /// Every event: `user_id` = `userId`; `device_id` = `context.device.id`, else `anonymousId`; `time` =
 /// the event's `timestamp` in epoch ms; `insert_id` = `messageId` (`messageId:groupidentify` for the
@@ -34,15 +41,73 @@ struct AmplitudeEventMapping: Sendable {
     let pageEventName: PageEventName
 
     /// The Amplitude events for `event`, in order; empty when the call has nothing for Amplitude.
+    ///
+    /// Depends on the event alone — never on the clock or the attempt — so every send of one event
+    /// (retry, replay) carries the same ids and `insert_id`.
     func events(for event: DeliveryEvent, batchIndex: Int) throws(JSONSyntaxError) -> [AmplitudeEvent] {
         let message = try event.message()
         let context = message["context"] ?? .null
         let userId = Self.text(message["userId"])
-        let deviceId = Self.text(context["device"]?["id"]) ?? Self.text(message["anonymousId"])
+        let contextDevice = Self.text(context["device"]?["id"])
+        var deviceId = contextDevice ?? Self.text(message["anonymousId"])
+        // Amplitude links a device_id to the user_id it arrives with. The gateway refused to merge this
+        // anonymous id into the user (a shared device, a blocked id), so the device must not travel
+        // with the user id.
+        if event.anonymousIdUnlinked, userId != nil { deviceId = nil }
         let base = Base(
             message: message, context: context, userId: userId, deviceId: deviceId,
             time: event.timestamp.milliseconds, insertId: event.messageId)
+        let link = mergeLink(for: event, message: message, context: context, deviceOfCall: contextDevice)
 
+        if event.mergeOnly {
+            return link.map { [$0.encoded(batchIndex: batchIndex)] } ?? []
+        }
+        var events = try callEvents(for: event, message: message, base: base, batchIndex: batchIndex)
+        if let link, event.type != .alias,
+            !events.contains(where: { $0.userId == link.base.userId && $0.deviceId == link.base.deviceId })
+        {
+            events.insert(link.encoded(batchIndex: batchIndex), at: 0)
+        }
+        return events
+    }
+
+    /// The `$identify` that links the merged anonymous id's device to the user, for an event that
+    /// carries an accepted merge (``DeliveryEvent/identityMerge``); nil otherwise.
+    ///
+    /// `device_id` is `context.device.id` of the call when it has one (the device id this mapping gave
+    /// the anonymous events of that device), else the merged anonymous id. `insert_id` is the alias's
+    /// `messageId` (the link is all an alias sends), else `messageId:merge`, so the link never dedupes
+    /// against the call's own event.
+    func mergeLink(for event: DeliveryEvent, message: JSONValue, context: JSONValue, deviceOfCall: String?)
+        -> MergeLink?
+    {
+        guard let merge = event.identityMerge, !merge.anonymousId.isEmpty, !merge.userId.isEmpty,
+            merge.anonymousId != merge.userId
+        else { return nil }
+        return MergeLink(
+            base: Base(
+                message: message, context: context, userId: merge.userId,
+                deviceId: deviceOfCall ?? merge.anonymousId, time: event.timestamp.milliseconds,
+                insertId: event.type == .alias ? event.messageId : event.messageId + ":merge"))
+    }
+
+    /// A merge's linking `$identify`, before encoding.
+    struct MergeLink {
+        var base: Base
+
+        func encoded(batchIndex: Int) -> AmplitudeEvent {
+            var object = base.start(eventType: "$identify")
+            base.addContext(to: &object)
+            base.finish(&object)
+            return base.encoded(object, batchIndex: batchIndex)
+        }
+    }
+
+    /// The events of the call itself (no merge link).
+    func callEvents(for event: DeliveryEvent, message: JSONValue, base: Base, batchIndex: Int) throws(JSONSyntaxError)
+        -> [AmplitudeEvent]
+    {
+        let context = base.context
         switch event.type {
         case .track:
             var object = base.start(eventType: Self.text(message["event"]) ?? "")
@@ -62,7 +127,10 @@ struct AmplitudeEventMapping: Sendable {
 
         case .identify:
             var object = base.start(eventType: "$identify")
-            if let traits = Self.nonEmpty(message["traits"]?.objectValue) {
+            // Older mobile SDKs put an identify's traits in `context.traits` only.
+            if let traits = Self.nonEmpty(message["traits"]?.objectValue)
+                ?? Self.nonEmpty(context["traits"]?.objectValue)
+            {
                 object["user_properties"] = ["$set": traits]
             }
             base.addContext(to: &object)
@@ -91,17 +159,11 @@ struct AmplitudeEventMapping: Sendable {
             return events
 
         case .alias:
-            guard let userId, let previousId = Self.text(message["previousId"]),
-                let merge = event.identityMerge, merge.anonymousId == previousId
-            else { return [] }
-            let aliasBase = Base(
-                message: message, context: context, userId: userId,
-                deviceId: Self.text(context["device"]?["id"]) ?? previousId, time: base.time,
-                insertId: base.insertId)
-            var object = aliasBase.start(eventType: "$identify")
-            aliasBase.addContext(to: &object)
-            aliasBase.finish(&object)
-            return [aliasBase.encoded(object, batchIndex: batchIndex)]
+            // Amplitude has no alias for user ids; an alias that merged an anonymous id sends its merge
+            // link, which `events(for:batchIndex:)` builds from `identityMerge`.
+            let link = mergeLink(
+                for: event, message: message, context: context, deviceOfCall: Self.text(context["device"]?["id"]))
+            return link.map { [$0.encoded(batchIndex: batchIndex)] } ?? []
         }
     }
 

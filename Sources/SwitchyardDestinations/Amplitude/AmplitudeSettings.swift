@@ -5,8 +5,8 @@ import SwitchyardCore
 /// Keys: `api_key` (required), `region` (`us` default | `eu`), `endpoint` (base URL, overrides
 /// `region`), `use_batch_api` (default `false`: HTTP V2), `page_event_name` (see ``PageEventName``;
 /// Amplitude also takes `amplitude` or `"[Amplitude] Page Viewed"`, the names Amplitude's own SDKs give
-/// page and screen views, stored as ``amplitudePageViewed``), `min_id_length` (sent as
-/// `options.min_id_length` when set; Amplitude's own default is 5).
+/// page and screen views, stored as ``amplitudePageViewed``), `min_id_length` (default 1, at least 1; sent as
+/// `options.min_id_length` in every request).
 public struct AmplitudeSettings: DestinationTypeSettings {
     /// Amplitude's data centers and their API hosts (vendor-formats §2.1).
     public enum Region: String, Sendable, CaseIterable {
@@ -42,8 +42,15 @@ public struct AmplitudeSettings: DestinationTypeSettings {
     public var useBatchAPI: Bool
     /// `page_event_name`: default `loaded`.
     public var pageEventName: PageEventName
-    /// `min_id_length`: at least 1; `nil` leaves Amplitude's default (5).
-    public var minIDLength: Int?
+    /// `min_id_length`: default 1, at least 1; sent as `options.min_id_length` in every request.
+    ///
+    /// Amplitude removes a `user_id` or `device_id` shorter than its default of 5 characters, so a
+    /// user id such as `"42"` — which the gateway accepts — would leave the event without an id and
+    /// be refused. 1 accepts every id the gateway accepts.
+    public var minIDLength: Int
+
+    /// The default `min_id_length`.
+    public static let defaultMinIDLength = 1
 
     /// The base URL requests go to, without a trailing `/`: `endpoint` if set, else the region's host.
     public var baseURL: String { endpoint ?? region.baseURL }
@@ -58,13 +65,14 @@ public struct AmplitudeSettings: DestinationTypeSettings {
         endpoint: String? = nil,
         useBatchAPI: Bool = false,
         pageEventName: PageEventName = .loaded,
-        minIDLength: Int? = nil
+        minIDLength: Int = AmplitudeSettings.defaultMinIDLength
     ) {
         self.apiKey = apiKey
         self.region = region
         self.endpoint = endpoint
         self.useBatchAPI = useBatchAPI
         self.pageEventName = pageEventName
+        precondition(minIDLength >= 1, "min_id_length is at least 1")
         self.minIDLength = minIDLength
     }
 
@@ -75,7 +83,7 @@ public struct AmplitudeSettings: DestinationTypeSettings {
         endpoint = try mapping.optionalBaseURL("endpoint")
         useBatchAPI = try mapping.bool("use_batch_api", default: false)
         pageEventName = try Self.readPageEventName(mapping)
-        minIDLength = try mapping.optionalInt("min_id_length", in: 1...Int.max)
+        minIDLength = try mapping.optionalInt("min_id_length", in: 1...Int.max) ?? Self.defaultMinIDLength
     }
 
     /// `page_event_name`: the shared choices plus ``amplitudePageViewed``, which has no `{name}` (the
@@ -96,16 +104,13 @@ public struct AmplitudeSettings: DestinationTypeSettings {
     public var secretValues: [String] { [apiKey] }
 
     public var summary: [(key: String, value: String)] {
-        var lines: [(key: String, value: String)] = [
+        [
             ("api_key", SecretMask.mask(apiKey)),
             ("region", region.rawValue),
             ("base_url", baseURL),
             ("api", useBatchAPI ? "batch (/batch)" : "HTTP V2 (/2/httpapi)"),
             ("page_event_name", pageEventName.configText),
+            ("min_id_length", "\(minIDLength)"),
         ]
-        if let minIDLength {
-            lines.append(("min_id_length", "\(minIDLength)"))
-        }
-        return lines
     }
 }

@@ -8,14 +8,24 @@ import SwitchyardCore
 /// | page / screen | `/import` event named by `page_event_name` | same |
 /// | identify | `/engage` `$set` of the traits (none without traits) | same |
 /// | group | `/groups` `$set` of the traits under `$group_key`/`$group_id` (none without traits) | same |
-/// | alias | nothing (Simplified ID Merge ignores aliases) | `/import` `$create_alias` |
+/// | alias | nothing (Simplified ID Merge ignores aliases) | `/import` `$create_alias` when the alias merged `previousId` (``DeliveryEvent/identityMerge``), else nothing |
 /// | a merge (below) | `/import` `$identify` with `$device_id` + `$user_id` | `/import` `$merge` (API secret or service account) or `$identify` (project token) |
 ///
-/// A *merge* is the event's ``DeliveryEvent/identityMerge`` (the gateway linked an anonymous id to a
-/// user on this event) or, in `original` mode, an identify carrying both ids (as Segment does). The
-/// merge record comes first. It is not sent for a track/page/screen in `simplified` mode that carries
-/// both ids itself (Mixpanel links them from the event), nor for an alias in `original` mode (the
-/// `$create_alias` is the link).
+/// A *merge* is the event's ``DeliveryEvent/identityMerge`` only: the gateway accepted linking an
+/// anonymous id to a user on this event. An identify that merely carries both ids is no merge (unlike
+/// Segment and RudderStack, which send `$merge` for every such identify): when the gateway refused it —
+/// the anonymous id belongs to someone else, a shared device — an irreversible `$merge` would join two
+/// people. The merge record comes first. It is not sent for a track/page/screen in `simplified` mode
+/// that carries both ids itself (Mixpanel links them from the event), nor for an alias in `original`
+/// mode (the `$create_alias` is the link).
+///
+/// A ``DeliveryEvent/mergeOnly`` event (the destination does not take the message, only its merge)
+/// sends the merge record alone, whatever its type and mode. An event with
+/// ``DeliveryEvent/anonymousIdUnlinked`` (the gateway refused to merge its two ids) has no `$device_id`
+/// in `simplified` mode: Mixpanel would link the device to `$user_id`.
+///
+/// Records depend on the event alone — never on the clock or the attempt — so a retry or a replay
+/// sends the same `distinct_id`, `time` and `$insert_id`.
 ///
 /// Every `/import` event's properties start with, in this order: `time` (ms of the corrected
 /// `timestamp`), `distinct_id`, `$insert_id` (``MixpanelInsertId``), in `simplified` mode
@@ -85,7 +95,12 @@ struct MixpanelEventMapper: Sendable {
     func records(for event: DeliveryEvent) throws -> [MixpanelRecord] {
         let message = try event.message()
         let userId = Self.nonEmptyString(message["userId"])
-        let anonymousId = Self.nonEmptyString(message["anonymousId"])
+        if event.mergeOnly {
+            guard let merge = acceptedMerge(of: event) else { return [] }
+            return [mergeRecord(merge, event: event, message: message)]
+        }
+        // The anonymous id the gateway refused to merge is not sent next to the user id.
+        let anonymousId = event.anonymousIdUnlinked && userId != nil ? nil : Self.nonEmptyString(message["anonymousId"])
         var records: [MixpanelRecord] = []
         if let merge = merge(for: event, userId: userId, anonymousId: anonymousId) {
             records.append(mergeRecord(merge, event: event, message: message))
@@ -129,15 +144,7 @@ struct MixpanelEventMapper: Sendable {
     func merge(for event: DeliveryEvent, userId: String?, anonymousId: String?) -> (
         anonymousId: String, userId: String
     )? {
-        var pair: (anonymousId: String, userId: String)?
-        if let merge = event.identityMerge {
-            pair = (merge.anonymousId, merge.userId)
-        } else if settings.idMerge == .original, event.type == .identify, let userId, let anonymousId {
-            pair = (anonymousId, userId)
-        }
-        guard let pair, !pair.anonymousId.isEmpty, !pair.userId.isEmpty, pair.anonymousId != pair.userId else {
-            return nil
-        }
+        guard let pair = acceptedMerge(of: event) else { return nil }
         switch settings.idMerge {
         case .simplified:
             let carriesBoth = anonymousId == pair.anonymousId && userId == pair.userId
@@ -146,6 +153,14 @@ struct MixpanelEventMapper: Sendable {
             if event.type == .alias { return nil }
         }
         return pair
+    }
+
+    /// The merge the gateway accepted on this event, when it links two different, non-empty ids.
+    func acceptedMerge(of event: DeliveryEvent) -> (anonymousId: String, userId: String)? {
+        guard let merge = event.identityMerge, !merge.anonymousId.isEmpty, !merge.userId.isEmpty,
+            merge.anonymousId != merge.userId
+        else { return nil }
+        return (merge.anonymousId, merge.userId)
     }
 
     func mergeRecord(_ merge: (anonymousId: String, userId: String), event: DeliveryEvent, message: JSONValue)
@@ -171,8 +186,9 @@ struct MixpanelEventMapper: Sendable {
     func createAlias(_ event: DeliveryEvent, _ message: JSONValue, userId: String?, anonymousId: String?)
         -> MixpanelRecord?
     {
+        // Only an alias whose merge the gateway accepted: `$create_alias` joins the two ids for good.
         guard let previousId = Self.nonEmptyString(message["previousId"]), let alias = userId ?? anonymousId,
-            alias != previousId
+            alias != previousId, let merge = acceptedMerge(of: event), merge.anonymousId == previousId
         else { return nil }
         var properties = baseProperties(event, message, distinctId: previousId, userId: nil, anonymousId: nil)
         properties["alias"] = .string(alias)

@@ -7,9 +7,21 @@ import SwitchyardCore
 ///
 /// Request: `POST {endpoint}/batch/`, headers `Content-Type: application/json`, `Content-Encoding: gzip`,
 /// `User-Agent: switchyard/<version>`; body, gzipped:
-/// `{"api_key":"phc_…","batch":[event,…],"historical_migration":false,"sent_at":"<now, ISO-8601>"}`.
-/// Events are mapped by ``PostHogEventMapping``. A batch whose events serialize to more than
-/// ``maxRequestBytes`` (uncompressed) goes out in several requests, in order.
+/// `{"api_key":"phc_…","batch":[event,…],"historical_migration":false}`. Events are mapped by
+/// ``PostHogEventMapping``. A batch goes out in several requests, in order, when its events serialize to
+/// more than ``maxRequestBytes`` (uncompressed) or when it mixes old and recent events (below).
+///
+/// No `sent_at`: PostHog's capture moves each event's `timestamp` to `now + (timestamp − sent_at)` when
+/// the body has one (its clock-skew correction for devices). Switchyard's `timestamp` is already
+/// corrected against the sender's `sentAt` at ingest, and a `sent_at` of the send time would shift it
+/// again by the gateway's own clock error — and, kept stable across attempts as a dedupe-friendly body
+/// would need, would shift a retry days later by those days. Without `sent_at` PostHog keeps `timestamp`
+/// as sent, so every attempt and every replay of an event carries the same bytes.
+///
+/// `historical_migration` is `true` for a request whose every event is at least
+/// ``historicalAge`` (48 h) older than the send time — held events released late, replays — so
+/// PostHog routes them as a backfill instead of counting them as a live spike (what Svix does);
+/// consecutive events on either side of that line go in separate requests.
 ///
 /// Events PostHog would drop without an error — over ``maxEventBytes`` serialized, or not mappable (see
 /// ``rejection(of:)``) — are left out of every request. ``PostHogDestination`` dead-letters them; an
@@ -32,6 +44,8 @@ public struct PostHogAdapter: HTTPDestinationAdapter {
     /// Largest uncompressed body per request: the Python SDK's cap, well under PostHog's 20 MB
     /// (vendor-formats §3.3).
     public static let maxRequestBytes = 5 * 1024 * 1024
+    /// Events at least this much older than the send time go out with `historical_migration: true`.
+    public static let historicalAge: Duration = .seconds(48 * 3600)
 
     public let settings: PostHogSettings
     /// `{endpoint}/batch/`.
@@ -71,32 +85,41 @@ public struct PostHogAdapter: HTTPDestinationAdapter {
         return nil
     }
 
+    /// Whether `event` goes out as a backfill when sent at `now`: at least ``historicalAge`` old.
+    public static func isHistorical(_ event: DeliveryEvent, now: Timestamp) -> Bool {
+        now - event.timestamp >= historicalAge
+    }
+
     public func requests(for batch: DeliveryBatch, now: Timestamp) throws -> [OutgoingRequest] {
-        // The envelope around the events: `{"api_key":…,"batch":[` … `],"historical_migration":false,"sent_at":"…"}`.
+        // The envelope around the events: `{"api_key":…,"batch":[` … `],"historical_migration":false}`.
         let envelopeBytes = 100 + settings.apiKey.utf8.count * 2
         var requests: [OutgoingRequest] = []
         var events: [[UInt8]] = []
         var indexes: [Int] = []
+        var historical = false
         var bytes = envelopeBytes
         for (index, event) in batch.events.enumerated() {
-            guard case .success(let objects) = encode(event) else { continue }
+            // Nothing for PostHog (an alias that merged nothing): in no request, so delivered.
+            guard case .success(let objects) = encode(event), !objects.isEmpty else { continue }
             let size = objects.reduce(0) { $0 + $1.count + 1 }
-            if !events.isEmpty, bytes + size > Self.maxRequestBytes {
-                requests.append(try request(events, indexes: indexes, now: now))
+            let old = Self.isHistorical(event, now: now)
+            if !events.isEmpty, bytes + size > Self.maxRequestBytes || old != historical {
+                requests.append(try request(events, indexes: indexes, historical: historical))
                 events = []
                 indexes = []
                 bytes = envelopeBytes
             }
+            historical = old
             events.append(contentsOf: objects)
             indexes.append(index)
             bytes += size
         }
-        if !events.isEmpty { requests.append(try request(events, indexes: indexes, now: now)) }
+        if !events.isEmpty { requests.append(try request(events, indexes: indexes, historical: historical)) }
         return requests
     }
 
     /// The uncompressed body of a request carrying `events` (each a serialized PostHog event object).
-    public func body(_ events: [[UInt8]], now: Timestamp) -> [UInt8] {
+    public func body(_ events: [[UInt8]], historical: Bool) -> [UInt8] {
         var writer = JSONWriter(capacity: events.reduce(200) { $0 + $1.count + 1 })
         writer.raw("{\"api_key\":")
         writer.string(settings.apiKey)
@@ -105,14 +128,12 @@ public struct PostHogAdapter: HTTPDestinationAdapter {
             if position > 0 { writer.comma() }
             writer.raw(event)
         }
-        writer.raw("],\"historical_migration\":false,\"sent_at\":")
-        writer.string(now.iso8601)
-        writer.raw("}")
+        writer.raw(historical ? "],\"historical_migration\":true}" : "],\"historical_migration\":false}")
         return writer.bytes
     }
 
-    func request(_ events: [[UInt8]], indexes: [Int], now: Timestamp) throws -> OutgoingRequest {
-        var plain = ByteBuffer(bytes: body(events, now: now))
+    func request(_ events: [[UInt8]], indexes: [Int], historical: Bool) throws -> OutgoingRequest {
+        var plain = ByteBuffer(bytes: body(events, historical: historical))
         let compressed = try plain.compress(with: .gzip())
         return OutgoingRequest(
             url: url, headers: headers, body: Array(compressed.readableBytesView), eventIndexes: indexes)

@@ -16,14 +16,21 @@ import SwitchyardCore
 /// | track | its `event` | `properties`; `$set` = `context.traits` when not empty |
 /// | page | `$pageview` | `properties` + `name`, `category`; `$current_url`, `$pathname`, `$referrer` from `properties` (`url`, `path`, `referrer`), else `context.page`; `$host` from the URL; `$set` = `context.traits` |
 /// | screen | `$screen` | `properties` + `$screen_name` (`name`); `$set` = `context.traits` |
-/// | identify with `userId` | `$identify` | `$anon_distinct_id` = `anonymousId` when both ids are known; `$set` = `traits` (always present) |
+/// | identify with `userId` | `$identify` | `$anon_distinct_id` = the merged anonymous id when this identify merged it (``DeliveryEvent/identityMerge``); `$set` = `traits` (always present) |
 /// | identify without `userId` | `$set` | `$set` = `traits` (PostHog merges only on `$identify` from a user id) |
-/// | alias | `$create_alias` | `distinct_id` = `userId` (kept), `alias` = `previousId` (merged into it) |
+/// | alias that merged `previousId` | `$create_alias` | `distinct_id` = `userId` (kept), `alias` = `previousId` (merged into it) |
+/// | alias that merged nothing | nothing | the gateway refused it or it names two users: no merge to tell |
 /// | group | `$groupidentify` | `$group_type` = `traits.groupType`, default `company`; `$group_key` = `groupId`; `$group_set` = the other traits |
 ///
-/// An event whose arrival merged an anonymous id (``DeliveryEvent/identityMerge``) but that is neither an
-/// identify nor an alias is preceded by a `$identify` (uuid from `messageId + "#$identify"`), so PostHog
-/// merges the same two ids the gateway merged.
+/// Merge calls come only from ``DeliveryEvent/identityMerge``, the merges the gateway accepted: an identify
+/// that merely carries both ids (the gateway refused the merge: a shared device, a blocked id) gets no
+/// `$anon_distinct_id`, since PostHog would merge the two people irreversibly. An event that carries a
+/// merge but is neither an identify nor an alias is preceded by a merge `$identify` (`distinct_id` = the
+/// user id, `$anon_distinct_id` = the anonymous id, empty `$set`, uuid from `messageId + "#$identify"`);
+/// a ``DeliveryEvent/mergeOnly`` event of any type sends that merge `$identify` alone.
+///
+/// The objects depend on the event alone — never on the clock or the attempt — so a retry or a replay of
+/// an event sends the same `distinct_id`, `uuid` and `timestamp`.
 public enum PostHogEventMapping {
     /// The group type when `traits.groupType` is missing (Segment groups have no type; PostHog's needs one).
     public static let defaultGroupType = "company"
@@ -68,12 +75,19 @@ public enum PostHogEventMapping {
             throw PostHogEventRejection("the stored message is not valid JSON (\(error))")
         }
         guard let fields = message.objectValue else { throw PostHogEventRejection("the stored message is not an object") }
+        let context = fields["context"]?.objectValue ?? JSONObject()
+        let merge = event.identityMerge.flatMap { merge in
+            merge.anonymousId.isEmpty || merge.userId.isEmpty || merge.anonymousId == merge.userId ? nil : merge
+        }
+        if event.mergeOnly {
+            return merge.map { [mergeIdentify($0, messageId: event.messageId, timestamp: event.timestamp, context: context)] }
+                ?? []
+        }
         let userId = nonEmptyString(fields["userId"])
         let anonymousId = nonEmptyString(fields["anonymousId"])
         guard let distinctId = userId ?? anonymousId else {
             throw PostHogEventRejection("no userId or anonymousId (PostHog drops events without a distinct_id)")
         }
-        let context = fields["context"]?.objectValue ?? JSONObject()
         let callProperties = fields["properties"]?.objectValue ?? JSONObject()
         let traits = fields["traits"]?.objectValue ?? JSONObject()
         let contextTraits = context["traits"]?.objectValue.flatMap { $0.isEmpty ? nil : $0 }
@@ -108,18 +122,16 @@ public enum PostHogEventMapping {
         case .identify:
             if let userId {
                 name = "$identify"
-                if let anonymousId, anonymousId != userId { properties["$anon_distinct_id"] = .string(anonymousId) }
+                if let merge, merge.userId == userId { properties["$anon_distinct_id"] = .string(merge.anonymousId) }
             } else {
                 name = "$set"
             }
             personSet = traits
         case .alias:
-            guard let userId, let previousId = nonEmptyString(fields["previousId"]) else {
-                throw PostHogEventRejection("an alias needs userId and previousId")
-            }
+            guard let merge else { return [] }
             name = "$create_alias"
-            properties["distinct_id"] = .string(userId)
-            properties["alias"] = .string(previousId)
+            properties["distinct_id"] = .string(merge.userId)
+            properties["alias"] = .string(merge.anonymousId)
         case .group:
             guard let groupId = nonEmptyString(fields["groupId"]) else {
                 throw PostHogEventRejection("a group call without groupId")
@@ -137,25 +149,33 @@ public enum PostHogEventMapping {
 
         var object = JSONObject()
         object["event"] = .string(name)
-        object["distinct_id"] = .string(distinctId)
+        object["distinct_id"] = .string(event.type == .alias ? (merge?.userId ?? distinctId) : distinctId)
         object["uuid"] = .string(PostHogEventId.uuid(messageId: event.messageId))
         object["timestamp"] = .string(event.timestamp.iso8601)
         object["properties"] = .object(properties)
         if let personSet { object["$set"] = .object(personSet) }
 
-        guard let merge = event.identityMerge, event.type != .identify, event.type != .alias,
-            merge.anonymousId != merge.userId
-        else { return [.object(object)] }
+        // An identify or alias records the merge itself (unless an identify's merge names another user).
+        guard let merge, event.type != .alias, event.type != .identify || merge.userId != userId else {
+            return [.object(object)]
+        }
+        return [mergeIdentify(merge, messageId: event.messageId, timestamp: event.timestamp, context: context), .object(object)]
+    }
+
+    /// The `$identify` that tells PostHog about an accepted merge, for an event whose own object does not.
+    static func mergeIdentify(_ merge: IdentityMerge, messageId: String, timestamp: Timestamp, context: JSONObject)
+        -> JSONValue
+    {
         var mergeProperties = JSONObject([("$anon_distinct_id", .string(merge.anonymousId))])
         addContext(context, pageFallback: nil, to: &mergeProperties)
         finish(&mergeProperties, context: context)
-        let identify = JSONObject([
-            ("event", "$identify"), ("distinct_id", .string(merge.userId)),
-            ("uuid", .string(PostHogEventId.uuidV5(namespace: PostHogEventId.namespace, name: event.messageId + "#$identify"))),
-            ("timestamp", .string(event.timestamp.iso8601)), ("properties", .object(mergeProperties)),
-            ("$set", .object(JSONObject())),
-        ])
-        return [.object(identify), .object(object)]
+        return .object(
+            JSONObject([
+                ("event", "$identify"), ("distinct_id", .string(merge.userId)),
+                ("uuid", .string(PostHogEventId.uuidV5(namespace: PostHogEventId.namespace, name: messageId + "#$identify"))),
+                ("timestamp", .string(timestamp.iso8601)), ("properties", .object(mergeProperties)),
+                ("$set", .object(JSONObject())),
+            ]))
     }
 
     /// Adds the context properties the call did not set itself. For a page, `url`, `path` and `referrer`
