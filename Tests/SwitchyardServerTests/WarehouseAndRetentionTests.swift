@@ -45,10 +45,17 @@ struct WarehouseGatewayTests {
                 let rows = try DuckDB.query("select count(*) from read_json_auto('\(warehouse)/website/\(table)/dt=*/*.ndjson.gz')")
                 #expect(rows == String(count), "\(table)")
             }
-            // The anonymous page was merged: its warehouse row carries the resolved user id.
+            // The page was stored anonymously: its row keeps that identity (SPEC §4 "Stable wire identity"), and
+            // the merge row stitches it to the person.
             let page = try DuckDB.query(
-                "select resolvedUserId from read_json_auto('\(warehouse)/website/pages/dt=*/*.ndjson.gz')")
-            #expect(page == "u-1")
+                "select coalesce(resolvedUserId, 'null') from read_json_auto('\(warehouse)/website/pages/dt=*/*.ndjson.gz')")
+            #expect(page == "null")
+            let stitched = try DuckDB.query(
+                """
+                select coalesce(p.resolvedUserId, m.userId) from read_json_auto('\(warehouse)/website/pages/dt=*/*.ndjson.gz') p
+                left join read_json_auto('\(warehouse)/website/identity_merges/dt=*/*.ndjson.gz') m using (anonymousId)
+                """)
+            #expect(stitched == "u-1")
             let merges = try DuckDB.query(
                 "select anonymousId || ' ' || userId || ' ' || messageId from read_json_auto('\(warehouse)/website/identity_merges/dt=*/*.ndjson.gz') order by messageId")
             #expect(merges == "a-2 u-1 al1\na-1 u-1 i1")

@@ -165,6 +165,81 @@ struct IdentityStoreContractTests {
         }
     }
 
+    /// SPEC §4 "Stable wire identity": the identity an event had when stored never changes — not with the merge
+    /// that resolves it later, not with a person merge — while `resolvedUserId` follows them.
+    @Test(arguments: StoreContractTests.backends)
+    func theIdentityAsStoredNeverChanges(_ backend: Backend) async throws {
+        var policy = IdentityPolicy()
+        policy.allowUserMerge = true
+        try await contract.withStore(backend, identity: policy) { (store) async throws in
+            _ = try await append(store, Self.event("old", .identify, userId: "old"))
+            _ = try await append(store, Self.event("early", anonymousId: "anon", at: 1), Self.event("own", userId: "new", at: 1))
+            _ = try await append(store, Self.event("id", .identify, userId: "new", anonymousId: "anon", at: 2))
+            _ = try await append(store, Self.event("late", anonymousId: "anon", at: 3))
+            // The older person's id is kept: "new" merges into "old".
+            _ = try await append(store, Self.event("al", .alias, userId: "new", previousId: "old", at: 4))
+            let events = try await store.events(after: 0, limit: 10).filter { $0.event.messageId != "al" }
+            let stored = Dictionary(uniqueKeysWithValues: events.map { ($0.event.messageId, $0.storedUserId ?? "none") })
+            let resolved = Dictionary(uniqueKeysWithValues: events.map { ($0.event.messageId, $0.resolvedUserId) })
+            #expect(stored == ["old": "old", "early": "none", "own": "new", "id": "new", "late": "new"])
+            #expect(resolved["early"] == "old", "resolution follows the merge and the person merge")
+            #expect(resolved["late"] == "old")
+            // Copies keep it: a time-range replay carries what the log said.
+            _ = try await store.enqueueReplay(for: "hook", receivedFrom: Self.t0, to: Self.t0 + .seconds(10))
+            let queued = try await store.replayQueue(of: "hook", limit: 10)
+            #expect(
+                queued.filter { $0.stored.event.messageId != "al" }.map(\.stored.storedUserId) == events.map(\.storedUserId))
+        }
+    }
+
+    /// An event that pairs a user id with an anonymous id identity did not link to that person (a shared
+    /// device whose id another person took) says so, so no vendor is told to link them.
+    @Test(arguments: StoreContractTests.backends)
+    func eventsPairingIdsIdentityRefusedSaySo(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(store, Self.event("alice", .identify, userId: "alice", anonymousId: "device"))
+            _ = try await append(store, Self.event("bob", .identify, userId: "bob", anonymousId: "device", at: 1))
+            _ = try await append(store, Self.event("bob-t", userId: "bob", anonymousId: "device", at: 2))
+            _ = try await append(store, Self.event("alice-t", userId: "alice", anonymousId: "device", at: 3))
+            _ = try await append(store, Self.event("anon-t", anonymousId: "device", at: 4))
+            _ = try await append(store, Self.event("user-t", userId: "alice", at: 5))
+            let events = try await store.events(after: 0, limit: 10)
+            let unlinked = Dictionary(uniqueKeysWithValues: events.map { ($0.event.messageId, $0.anonymousIdUnlinked) })
+            #expect(unlinked == ["alice": false, "bob": true, "bob-t": true, "alice-t": false, "anon-t": false, "user-t": false])
+            _ = try await store.enqueueReplay(for: "hook", receivedFrom: Self.t0, to: Self.t0 + .seconds(10))
+            let queued = try await store.replayQueue(of: "hook", limit: 10)
+            #expect(queued.map(\.stored.anonymousIdUnlinked) == events.map(\.anonymousIdUnlinked))
+        }
+    }
+
+    /// The worker releases one anonymous id's holds when it reaches the merge, a page at a time; holding an
+    /// event twice (a time-range replay parks it again) keeps one hold.
+    @Test(arguments: StoreContractTests.backends)
+    func holdsReleaseByAnonymousIdInPagesAndAreKeptOncePerEvent(_ backend: Backend) async throws {
+        try await contract.withStore(backend) { (store) async throws in
+            _ = try await append(
+                store, Self.event("a1", anonymousId: "a"), Self.event("b1", anonymousId: "b", at: 1),
+                Self.event("a2", anonymousId: "a", at: 2), Self.event("a3", anonymousId: "a", at: 3))
+            try await holdEverything(store)
+            try await holdEverything(store)
+            #expect(try await store.holdCount(of: "mixpanel") == 4, "held once per event")
+            _ = try await append(store, Self.event("ia", .identify, userId: "ua", anonymousId: "a", at: 4))
+            _ = try await append(store, Self.event("ib", .identify, userId: "ub", anonymousId: "b", at: 5))
+            let first = try await store.releasableHolds(
+                of: "mixpanel", anonymousId: "a", after: 0, limit: 2, receivedSince: Self.t0)
+            #expect(first.map(\.stored.event.messageId) == ["a1", "a2"])
+            let rest = try await store.releasableHolds(
+                of: "mixpanel", anonymousId: "a", after: first.last?.stored.sequence ?? 0, limit: 2, receivedSince: Self.t0)
+            #expect(rest.map(\.stored.event.messageId) == ["a3"])
+            #expect(rest.allSatisfy { $0.stored.resolvedUserId == "ua" })
+            let young = try await store.releasableHolds(
+                of: "mixpanel", anonymousId: "a", after: 0, limit: 10, receivedSince: Self.t0 + .seconds(2))
+            #expect(young.map(\.stored.event.messageId) == ["a2", "a3"], "older than the cutoff: not released")
+            let b = try await store.releasableHolds(of: "mixpanel", anonymousId: "b", after: 0, limit: 10, receivedSince: Self.t0)
+            #expect(b.map(\.stored.event.messageId) == ["b1"])
+        }
+    }
+
     @Test(arguments: StoreContractTests.backends)
     func erasureDeletesAndSuppressesUntilLifted(_ backend: Backend) async throws {
         try await contract.withStore(backend) { (store) async throws in
