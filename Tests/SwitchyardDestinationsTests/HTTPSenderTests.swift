@@ -49,3 +49,63 @@ struct HTTPSenderTests {
         await sender.shutdown()
     }
 }
+
+/// A refused connection is an immediate, retryable failure (issue #16): the pool used to keep reconnecting
+/// until the request's deadline, so every attempt cost the destination's whole `timeout` and `retry`
+/// backoff and `max_age` meant nothing. Real client, real closed loopback port.
+@Suite("HTTP sender against a refused connection")
+struct HTTPSenderRefusedTests {
+    @Test func aClosedPortFailsAtOnceAsRefused() async throws {
+        let port = try PostgresTestCluster.freePort()
+        let sender = HTTPSender()
+        for host in ["127.0.0.1", "localhost"] {
+            let started = ContinuousClock.now
+            await #expect(throws: HTTPSenderError.connectionRefused) {
+                _ = try await sender.send(
+                    OutgoingRequest(url: "http://\(host):\(port)/in", headers: [], body: [], eventIndexes: [0]),
+                    timeout: .seconds(30))
+            }
+            // Refused takes a millisecond; 3 s of a 30 s timeout is room for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(3), "\(host)")
+        }
+        await sender.shutdown()
+    }
+
+    @Test func aWebhookOnAClosedPortIsRetriedWithAReasonNamingTheHostWithoutCredentials() async throws {
+        let port = try PostgresTestCluster.freePort()
+        let settings = WebhookSettings(url: "http://hook-user:hook-password@127.0.0.1:\(port)/hook?token=sekrit")
+        var context = testContext(clock: ManualWallClock(warehouseStart))
+        context.timeout = .seconds(30)
+        let webhook = try DestinationRegistry.makeDestination(settings: settings, context: context)
+        let event = DeliveryEvent(
+            sequence: 1, source: "website", messageId: "m-1", type: .track, receivedAt: warehouseStart,
+            timestamp: warehouseStart, resolvedUserId: nil, body: Array(#"{"type":"track","messageId":"m-1"}"#.utf8))
+        for attempt in 1...3 {
+            let started = ContinuousClock.now
+            let outcome = await webhook.deliver(DeliveryBatch(events: [event], attempt: attempt))
+            #expect(ContinuousClock.now - started < .seconds(3), "attempt \(attempt) waited for the timeout")
+            guard case .retry(nil, let reason, nil) = outcome else {
+                Issue.record("a refused connection must be retried, got \(outcome)")
+                return
+            }
+            #expect(reason == "no answer from http://127.0.0.1:\(port): connection refused (nothing listens on that port)")
+            #expect(!reason.contains("hook-password") && !reason.contains("hook-user") && !reason.contains("sekrit"))
+        }
+    }
+
+    @Test func anUnresolvableHostIsNamedAsSuch() async throws {
+        let sender = HTTPSender()
+        do {
+            _ = try await sender.send(
+                OutgoingRequest(url: "http://no-such-host.invalid/in", headers: [], body: [], eventIndexes: [0]),
+                timeout: .seconds(30))
+            Issue.record("a .invalid host must not answer")
+        } catch {
+            guard case .unresolvedHost = error as? HTTPSenderError else {
+                Issue.record("got \(error)")
+                return
+            }
+        }
+        await sender.shutdown()
+    }
+}

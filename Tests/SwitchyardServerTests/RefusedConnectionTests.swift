@@ -1,0 +1,41 @@
+import Foundation
+import SwitchyardCore
+import SwitchyardTesting
+import Testing
+
+/// A webhook whose host refuses connections (issue #16): each attempt fails at once, so `retry`'s backoff
+/// and `max_age` decide — several attempts within `max_age`, then a dead letter — instead of every attempt
+/// waiting out the destination's `timeout`.
+@Suite("Delivery to a host that refuses connections")
+struct RefusedConnectionTests {
+    @Test func aClosedPortIsRetriedWithBackoffUntilMaxAgeThenDeadLettered() async throws {
+        let port = try PostgresTestCluster.freePort()
+        let destinations = """
+              - name: closed
+                type: webhook
+                url: http://127.0.0.1:\(port)/hooks/in
+                batch: { max_events: 1, max_wait: 50ms }
+                retry: { initial_backoff: 200ms, max_age: 3s }
+                timeout: 30s
+            """
+        try await TestGateway.with(yaml: { TestGateway.config($0, destinations: destinations) }) { (gateway) async throws in
+            let started = ContinuousClock.now
+            let response = try await gateway.post("/v1/track", #"{"userId":"u1","event":"Paid","messageId":"m-refused"}"#)
+            #expect(response.status == 200)
+            // Before the fix the first attempt alone took the 10 s connect timeout; 20 s is room for a loaded
+            // machine while still far from the 30 s `timeout` a refused attempt once cost.
+            try await waitUntil(timeout: .seconds(20)) { try await gateway.status("closed")?["dead_lettered"] == 1 }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(20), "max_age is 3 s; took \(elapsed)")
+
+            let list = try await gateway.admin("/api/destinations/closed/dead-letters")
+            let letter = try #require(list.json?["dead_letters"]?.arrayValue?.first)
+            #expect(letter["messageId"] == "m-refused")
+            let attempts = try #require(letter["attempts"].flatMap { Int($0.text) })
+            #expect(attempts >= 3, "200 ms backoff within a 3 s max_age leaves room for several attempts")
+            let error = try #require(letter["last_error"]?.stringValue)
+            #expect(error.hasPrefix("gave up after \(attempts) attempts: "), "\(error)")
+            #expect(error.contains("no answer from http://127.0.0.1:\(port): connection refused"), "\(error)")
+        }
+    }
+}
