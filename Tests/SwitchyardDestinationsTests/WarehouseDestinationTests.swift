@@ -231,7 +231,9 @@ struct WarehouseFolder {
         #expect(merges.hasPrefix("website/identity_merges/dt=2026-11-29/"))
         #expect(
             try folder.gunzip(merges)
-                == [#"{"anonymousId":"anon-1","userId":"user-7","mergedAt":"2026-11-29T05:25:25.000Z","messageId":"i-1"}"#])
+                == [
+                    #"{"anonymousId":"anon-1","userId":"user-7","mergedAt":"2026-11-29T05:25:25.000Z","messageId":"i-1"}"#
+                ])
         let manifest = try #require(folder.manifests.first)
         let listed = try String(contentsOfFile: root + "/_manifests/" + manifest, encoding: .utf8)
         #expect(listed.contains(#""rows":1"#) && !listed.contains("/identifies/"))

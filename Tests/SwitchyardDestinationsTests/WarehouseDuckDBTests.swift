@@ -61,7 +61,9 @@ import Testing
         // The typed columns a reader relies on stay in the statements (a dropped one would still be in
         // `message`, so the value comparison alone would not notice).
         let wanted: [String: Set<String>] = [
-            "tracks": ["source", "messageId", "event", "userId", "anonymousId", "resolvedUserId", "properties", "message"],
+            "tracks": [
+                "source", "messageId", "event", "userId", "anonymousId", "resolvedUserId", "properties", "message",
+            ],
             "pages": ["name", "userId", "resolvedUserId", "properties", "message"],
             "screens": ["name", "userId", "resolvedUserId", "properties", "message"],
             "identifies": ["userId", "anonymousId", "resolvedUserId", "traits", "message"],
@@ -146,14 +148,16 @@ enum DriftingEvents {
         let drifting: String
         switch i % 6 {
         case 0:
-            drifting = #""price":12.5,"detail":{"color":"red","size":[1,2]},"items":[1,"two",{"three":3}],"note":null,"meta":{}"#
+            drifting =
+                #""price":12.5,"detail":{"color":"red","size":[1,2]},"items":[1,"two",{"three":3}],"note":null,"meta":{}"#
         case 1: drifting = #""price":"12.50","detail":"plain","items":[],"meta":{"k":{}}"#
         case 2: drifting = #""price":7,"detail":42,"note":"now a string","meta":[]"#
         case 3: drifting = #""price":null,"detail":true,"big":1180591620717411303424,"tiny":1.5e-300"#
         case 4: drifting = #""price":{"amount":3,"currency":"EUR"},"detail":null,"unicode":"ünï \u2603 \"q\"""#
         default: drifting = ""
         }
-        let late = i >= 100 ? (drifting.isEmpty ? "" : ",") + #""lateKey":"late-\#(i)","nested":{"late":{"deep":\#(i)}}"# : ""
+        let late =
+            i >= 100 ? (drifting.isEmpty ? "" : ",") + #""lateKey":"late-\#(i)","nested":{"late":{"deep":\#(i)}}"# : ""
         events.append(
             event(
                 "t-\(i)-a", .track, #""event":"Order Completed","properties":{\#(drifting)\#(late)}"#,
@@ -199,10 +203,12 @@ enum DriftingEvents {
         }
 
         if i % 10 == 0 {
-            events.append(event("s-\(i)", .screen, #""name":"Settings","properties":{"tab":\#(i % 20 == 0 ? "1" : #"["a"]"#)}"#))
+            events.append(
+                event("s-\(i)", .screen, #""name":"Settings","properties":{"tab":\#(i % 20 == 0 ? "1" : #"["a"]"#)}"#))
         }
         if i % 8 == 0 {
-            let groupTraits = i % 16 == 0 ? #"{"employees":12,"name":"Acme"}"# : #"{"employees":"12-50","name":{"legal":"Acme AS"}}"#
+            let groupTraits =
+                i % 16 == 0 ? #"{"employees":12,"name":"Acme"}"# : #"{"employees":"12-50","name":{"legal":"Acme AS"}}"#
             events.append(event("g-\(i)", .group, #""groupId":"g-\#(i % 3)","traits":\#(groupTraits)"#))
         }
         if i % 15 == 0 {
