@@ -43,8 +43,11 @@ SCREEN = {"type": "screen", "messageId": "0b7a8f1d-0000-4000-8000-000000000004",
           "properties": {"tab": "feed"}, "timestamp": "2026-01-02T03:04:07.250Z"}
 GROUP = {"type": "group", "messageId": "0b7a8f1d-0000-4000-8000-000000000005", "userId": USER, "groupId": "acme",
          "traits": {"name": "Acme Inc", "employees": 120}, "timestamp": "2026-01-02T03:04:08.000Z"}
-ALIAS = {"type": "alias", "messageId": "0b7a8f1d-0000-4000-8000-000000000006", "userId": "user-1-new",
-         "previousId": USER, "timestamp": "2026-01-02T03:04:09.000Z"}
+# An alias merging a second anonymous id (another device) into the user: the gateway accepts it, so
+# `original` mode sends $create_alias. An alias of two user ids would be refused and send nothing.
+OLD_ANON = "c3d2e1f0-0000-4000-8000-000000000002"
+ALIAS = {"type": "alias", "messageId": "0b7a8f1d-0000-4000-8000-000000000006", "userId": USER,
+         "previousId": OLD_ANON, "timestamp": "2026-01-02T03:04:09.000Z"}
 SEGMENT_EVENTS = [IDENTIFY, TRACK, PAGE, SCREEN, GROUP, ALIAS]
 
 
@@ -72,7 +75,7 @@ def send_with_sdk(capture, monkeypatch) -> None:
     client.track(USER, "Loaded a Page", event_properties(PAGE, {"name": "Pricing", "category": "Docs"}))
     client.track(USER, "Loaded a Screen", event_properties(SCREEN, {"name": "Home"}))
     client.group_set("company", "acme", {"$name": "Acme Inc", "employees": 120})
-    client.alias("user-1-new", USER)
+    client.alias(USER, OLD_ANON)
 
 
 def destination(name: str, capture, **settings) -> dict:
@@ -168,8 +171,8 @@ def test_gateway_records_match_the_official_sdk(capture_server, gateway, monkeyp
         destination("mp-original", original, id_merge="original", secret=SECRET),
     ])
     switchyard.send(SEGMENT_EVENTS)
-    # simplified: $identify, track, page, screen; /engage; /groups (the alias has no Simplified equivalent)
-    switchyard.wait_for(simplified, 6)
+    # simplified: $identify, track, page, screen, $identify (the alias's merge of OLD_ANON); /engage; /groups
+    switchyard.wait_for(simplified, 7)
     # original: $merge, track, page, screen, $create_alias; /engage; /groups
     switchyard.wait_for(original, 7)
 

@@ -17,7 +17,7 @@ posthog-python 7.x has no `identify()` (vendor-formats §6.1): the SDK side uses
 from __future__ import annotations
 
 import copy
-from datetime import datetime
+from datetime import datetime, timezone
 
 from posthog import Posthog
 
@@ -159,19 +159,37 @@ def test_envelope_and_headers_match_the_sdk(capture_server, gateway):
     send_with_sdk(sdk)
     switchyard = gateway([{"name": "posthog", "type": "posthog", "api_key": API_KEY, "endpoint": ours.url,
                            "batch": {"max_wait": "50ms"}}])
-    switchyard.send([TRACK])
+    # A track of just now: the fixed dates of TRACK are months old, which the gateway marks historical.
+    fresh = dict(TRACK, messageId="1c9f0b7a-0000-4000-8000-0000000000f1",
+                 timestamp=datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    switchyard.send([fresh])
     switchyard.wait_for(ours, 1)
 
     sdk_request, our_request = batch_requests(sdk)[0], batch_requests(ours)[0]
     assert our_request.method == sdk_request.method == "POST"
     assert our_request.path == sdk_request.path == "/batch/"
-    assert set(our_request.body) == set(sdk_request.body) == {"api_key", "batch", "historical_migration", "sent_at"}
+    # No sent_at from the gateway: PostHog would move each (already corrected) timestamp by now - sent_at,
+    # so leaving it out keeps the time right and every attempt's body the same (README, "What is sent").
+    assert set(sdk_request.body) == {"api_key", "batch", "historical_migration", "sent_at"}
+    assert set(our_request.body) == {"api_key", "batch", "historical_migration"}
     assert our_request.body["api_key"] == sdk_request.body["api_key"] == API_KEY
     assert our_request.body["historical_migration"] is sdk_request.body["historical_migration"] is False
-    assert isinstance(our_request.body["sent_at"], str) and when(our_request.body["sent_at"])
+    assert isinstance(sdk_request.body["sent_at"], str) and when(sdk_request.body["sent_at"])
     for name in ("content-type", "content-encoding"):
         assert our_request.headers[name] == sdk_request.headers[name], name
     assert our_request.headers["content-encoding"] == "gzip"
+
+
+def test_events_48_hours_old_go_out_as_a_historical_migration(capture_server, gateway):
+    ours = capture_server("posthog")
+    switchyard = gateway([{"name": "posthog", "type": "posthog", "api_key": API_KEY, "endpoint": ours.url,
+                           "batch": {"max_wait": "50ms"}}])
+    switchyard.send([TRACK])  # dated 2026-01-02
+    switchyard.wait_for(ours, 1)
+    request = batch_requests(ours)[0]
+    assert request.body["historical_migration"] is True
+    assert "sent_at" not in request.body
+    assert when(request.body["batch"][0]["timestamp"]) == when(TRACK["timestamp"]), "the time is sent unchanged"
 
 
 def test_value_differences_named_in_the_readme(capture_server, gateway):
