@@ -18,7 +18,7 @@ import Glibc
 struct RestartAfterKillTests {
     static let destinations = (0..<6).map { "hook\($0)" }
 
-    func config(in directory: URL, receiver: String) throws -> URL {
+    func config(in directory: URL, receiver: String, storage: String? = nil) throws -> URL {
         let config = directory.appendingPathComponent("switchyard.yaml")
         let hooks = Self.destinations.map { name in
             """
@@ -32,7 +32,7 @@ struct RestartAfterKillTests {
         server:
           listen: 127.0.0.1:0
         storage:
-          sqlite: \(directory.path)/data/switchyard.db
+          \(storage ?? "sqlite: \(directory.path)/data/switchyard.db")
           lease_ttl: 30s
         sources:
           - name: website
@@ -89,5 +89,39 @@ struct RestartAfterKillTests {
         try await expectEveryDestinationDelivers(restarted, receiver, "after-heartbeats")
         restarted.kill(SIGTERM)
         #expect(await restarted.waitForExit() == 0, "graceful shutdown exits 0: \(restarted.log)")
+    }
+
+    /// Two nodes of one host on PostgreSQL: the killed one's row is removed by whichever node sees it gone
+    /// first, so neither the survivor nor the restarted node shares the destinations with it — none is
+    /// handed over to a dead node or left waiting for its heartbeat to run out.
+    @Test(.enabled(if: PostgresTestCluster.available))
+    func aNodeRestartedNextToAnotherOnPostgreSQLSharesWithTheLiveNodesOnly() async throws {
+        let receiver = try await ScriptedHTTPServer.start()
+        defer { Task { await receiver.stop() } }
+        let url = try await PostgresTestCluster.shared().createDatabase()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-restart-pg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = try config(in: directory, receiver: receiver.url, storage: "postgres: \(url)?sslmode=disable")
+
+        let doomed = try await ChildGateway(config: config, workingDirectory: directory)
+        let survivor = try await ChildGateway(config: config, workingDirectory: directory)
+        defer {
+            for child in [doomed, survivor] where child.process.isRunning { child.kill(SIGKILL) }
+        }
+        try await expectEveryDestinationDelivers(doomed, receiver, "before-kill")
+        doomed.kill(SIGKILL)
+        #expect(await doomed.waitForExit() == SIGKILL)
+
+        let restarted = try await ChildGateway(config: config, workingDirectory: directory)
+        defer { if restarted.process.isRunning { restarted.kill(SIGKILL) } }
+        try await expectEveryDestinationDelivers(restarted, receiver, "after-restart")
+        try await expectEveryDestinationDelivers(survivor, receiver, "after-restart-via-survivor")
+        // Past two heartbeats, while the killed node's row would still be current: still every destination.
+        try await Task.sleep(for: .seconds(11))
+        try await expectEveryDestinationDelivers(restarted, receiver, "after-heartbeats")
+        for child in [restarted, survivor] { child.kill(SIGTERM) }
+        #expect(await restarted.waitForExit() == 0, "graceful shutdown exits 0: \(restarted.log)")
+        #expect(await survivor.waitForExit() == 0, "graceful shutdown exits 0: \(survivor.log)")
     }
 }
