@@ -162,6 +162,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The delivery pipeline's parts alone: a manual clock, a scripted destination, no network.
+        .testTarget(
+            name: "SwitchyardDeliveryTests",
+            dependencies: [
+                "SwitchyardDelivery", "SwitchyardCore", "SwitchyardStore", "SwitchyardDestinations", "SwitchyardTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SwitchyardServerTests",
             dependencies: [

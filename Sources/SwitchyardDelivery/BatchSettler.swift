@@ -149,16 +149,21 @@ struct BatchSettler: Sendable {
                 sending.record(error: reason)
                 logger.warning(
                     "events were dead-lettered",
-                    metadata: ["switchyard.events": "\(letters.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
+                    metadata: [
+                        "switchyard.events": "\(letters.count)",
+                        "switchyard.status": "\(status.map(String.init) ?? "none")",
+                    ])
                 return .settled(delivered: acceptedEarlier + batch.count - letters.count, deadLetters: letters)
 
             case .deadLetterAll(let reason, let status):
-                return deadLetterAll(batch, attempts: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
+                return deadLetterAll(
+                    batch, attempts: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
 
             case .split:
                 guard batch.count > 1 else {
                     return deadLetterAll(
-                        batch, attempts: attempt, status: 413, reason: "the event is too large for the destination (HTTP 413)",
+                        batch, attempts: attempt, status: 413,
+                        reason: "the event is too large for the destination (HTTP 413)",
                         acceptedEarlier: acceptedEarlier)
                 }
                 let middle = batch.count / 2
@@ -170,7 +175,8 @@ struct BatchSettler: Sendable {
                     delivered: acceptedEarlier + firstDelivered + secondDelivered, deadLetters: firstDead + secondDead)
 
             case .disable(let reason, _):
-                logger.error("destination disabled; an operator must re-enable it", metadata: ["switchyard.reason": "\(reason)"])
+                logger.error(
+                    "destination disabled; an operator must re-enable it", metadata: ["switchyard.reason": "\(reason)"])
                 sending.record(error: reason)
                 await owner.disable(reason)
                 return .disabled
@@ -186,18 +192,24 @@ struct BatchSettler: Sendable {
                 acceptedEarlier += batch.count - throttled.count
                 batch = batch.enumerated().filter { throttled.contains($0.offset) }.map(\.element)
                 guard case .after(let wait) = next else {
-                    return giveUp(batch, attempt: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
+                    return giveUp(
+                        batch, attempt: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
                 }
-                guard await waitForRetry(batch, wait: wait, attempt: attempt, reason: reason) else { return .interrupted }
+                guard await waitForRetry(batch, wait: wait, attempt: attempt, reason: reason) else {
+                    return .interrupted
+                }
                 attempt += 1
                 batch = await stillStored(batch)
                 if batch.isEmpty { return .settled(delivered: acceptedEarlier, deadLetters: []) }
 
             case .retry(_, let reason, let status):
                 guard case .after(let wait) = next else {
-                    return giveUp(batch, attempt: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
+                    return giveUp(
+                        batch, attempt: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
                 }
-                guard await waitForRetry(batch, wait: wait, attempt: attempt, reason: reason) else { return .interrupted }
+                guard await waitForRetry(batch, wait: wait, attempt: attempt, reason: reason) else {
+                    return .interrupted
+                }
                 attempt += 1
                 batch = await stillStored(batch)
                 if batch.isEmpty { return .settled(delivered: acceptedEarlier, deadLetters: []) }
@@ -224,7 +236,9 @@ struct BatchSettler: Sendable {
         return !isStopping
     }
 
-    private func giveUp(_ batch: [Item], attempt: Int, status: Int?, reason: String, acceptedEarlier: Int) -> BatchResult {
+    private func giveUp(_ batch: [Item], attempt: Int, status: Int?, reason: String, acceptedEarlier: Int)
+        -> BatchResult
+    {
         metrics.failed(name)
         sending.attemptFailed(reason: reason)
         return deadLetterAll(
@@ -281,10 +295,14 @@ struct BatchSettler: Sendable {
         sending.record(error: reason)
         logger.warning(
             "events were dead-lettered",
-            metadata: ["switchyard.events": "\(batch.count)", "switchyard.status": "\(status.map(String.init) ?? "none")"])
+            metadata: [
+                "switchyard.events": "\(batch.count)", "switchyard.status": "\(status.map(String.init) ?? "none")",
+            ])
         return .settled(
             delivered: acceptedEarlier,
-            deadLetters: batch.map { NewDeadLetter(event: $0.source, attempts: attempts, lastStatus: status, lastError: reason) })
+            deadLetters: batch.map {
+                NewDeadLetter(event: $0.source, attempts: attempts, lastStatus: status, lastError: reason)
+            })
     }
 
     /// Waits for the destination's rate limit to allow `count` events.
