@@ -96,7 +96,7 @@ public struct AmplitudeDestination: Destination {
             transcript?.record(
                 DeliveryExchange(
                     request: request, response: result, failure: nil, duration: .now - started,
-                    outcome: Self.requestOutcome(answer)))
+                    outcome: Self.requestOutcome(answer, events: pending)))
             context.logger.debug(
                 "destination answered",
                 metadata: [
@@ -136,14 +136,23 @@ public struct AmplitudeDestination: Destination {
     }
 
     /// One answer as the live view labels its request: accepted, events dead, or to be sent again.
-    static func requestOutcome(_ answer: AmplitudeAnswer) -> DeliveryOutcome {
+    /// Indexes are batch positions of the request's `events`, as the live view shows them.
+    static func requestOutcome(_ answer: AmplitudeAnswer, events: [AmplitudeEvent]) -> DeliveryOutcome {
+        func batchIndexes(_ positions: some Sequence<Int>) -> [Int] {
+            Set(positions.map { events[$0].batchIndex }).sorted()
+        }
         switch answer {
-        case .accepted: .delivered
+        case .accepted:
+            return .delivered
         case .rejected(let reasons, let status):
-            .deadLetter(indexes: Array(reasons.keys), reason: "Amplitude rejected events (HTTP \(status))", status: status)
-        case .throttled(let waiting, _, let after):
-            .retrySome(indexes: waiting, after: after, reason: "Amplitude throttled events (HTTP 429)", status: 429)
-        case .request(let outcome): outcome
+            return .deadLetter(
+                indexes: batchIndexes(reasons.keys), reason: "Amplitude rejected events (HTTP \(status))", status: status)
+        case .throttled(let waiting, let overQuota, let after):
+            return .retrySome(
+                indexes: batchIndexes(waiting + overQuota), after: after,
+                reason: "Amplitude throttled events (HTTP 429); the others are sent again at once", status: 429)
+        case .request(let outcome):
+            return outcome
         }
     }
 

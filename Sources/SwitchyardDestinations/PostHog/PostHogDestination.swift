@@ -13,6 +13,7 @@ import SwitchyardCore
 /// | delivered | `deadLetter` of the set-aside events |
 /// | `deadLetter(indexes)` | `deadLetter` of those events and the set-aside ones (`deadLetterAll` if that is every event) |
 /// | `deadLetterAll` | `deadLetterAll` |
+/// | `retrySome(indexes)` | `retrySome` of those events and the set-aside ones (judged again next attempt) |
 /// | retry, split, disable | unchanged: the whole batch comes back and the set-aside events are judged again |
 public struct PostHogDestination: Destination {
     public let adapter: PostHogAdapter
@@ -73,7 +74,11 @@ public struct PostHogDestination: Destination {
         case .deadLetterAll(let reason, let status):
             return .deadLetterAll(reason: reason + "; " + asideReason, status: status)
         case .retrySome(let indexes, let after, let reason, let status):
-            return .retrySome(indexes: indexes.map { kept[$0] }, after: after, reason: reason, status: status)
+            // As `HTTPDestination` combines them: the set-aside events wait with the throttled ones and are
+            // dead-lettered on the next attempt, rather than counted as accepted now.
+            return .retrySome(
+                indexes: Set(indexes.map { kept[$0] }).union(setAside).sorted(), after: after,
+                reason: reason + "; " + asideReason, status: status)
         case .retry, .split, .disable:
             return outcome
         }
