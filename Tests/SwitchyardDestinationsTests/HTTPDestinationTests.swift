@@ -14,7 +14,8 @@ struct ScriptedOutcomeAdapter: HTTPDestinationAdapter {
         var next = 0
         return requestSizes.map { size in
             defer { next += size }
-            return OutgoingRequest(url: url + "/r", headers: [], body: Array("\(next)".utf8), eventIndexes: Array(next..<next + size))
+            return OutgoingRequest(
+                url: url + "/r", headers: [], body: Array("\(next)".utf8), eventIndexes: Array(next..<next + size))
         }
     }
 
@@ -56,7 +57,10 @@ struct ScriptedOutcomeAdapter: HTTPDestinationAdapter {
 
     @Test func throttledRequestsCombineWithTheLongestPause() async throws {
         let (outcome, _) = try await deliver(
-            [.init(429, body: #"{"throttle":[0],"after":15}"#), .ok, .init(429, body: #"{"throttle":[4,5],"after":30}"#)],
+            [
+                .init(429, body: #"{"throttle":[0],"after":15}"#), .ok,
+                .init(429, body: #"{"throttle":[4,5],"after":30}"#),
+            ],
             sizes: [2, 2, 2])
         #expect(outcome == .retrySome(indexes: [0, 4, 5], after: .seconds(30), reason: "throttled", status: 429))
     }

@@ -38,7 +38,8 @@ let bothIds = #""userId":"user-42","anonymousId":"\#(anonymousDevice)""#
     }
 
     @Test func aMergeOnlyEventSendsOnlyTheIdentifyLinkingTheDevice() throws {
-        let track = vendorEvent(.track, "t-1", bothIds + #","event":"Signed Up","properties":{"plan":"pro"}"#, merge: true, mergeOnly: true)
+        let track = vendorEvent(
+            .track, "t-1", bothIds + #","event":"Signed Up","properties":{"plan":"pro"}"#, merge: true, mergeOnly: true)
         let sent = try objects(track)
         #expect(sent.count == 1)
         #expect(sent.first?["event_type"] == "$identify")
@@ -96,7 +97,8 @@ let bothIds = #""userId":"user-42","anonymousId":"\#(anonymousDevice)""#
 
     @Test func minIdLengthIsSentByDefaultSoShortUserIdsPass() throws {
         let short = vendorEvent(.track, "t-3", #""userId":"42","event":"E""#, userId: "42")
-        let body = try JSONValue.parse(try #require(adapter.requests(for: DeliveryBatch(events: [short]), now: identityStart).first).body)
+        let body = try JSONValue.parse(
+            try #require(adapter.requests(for: DeliveryBatch(events: [short]), now: identityStart).first).body)
         #expect(body["options"] == ["min_id_length": 1])
         #expect(body["events"]?.arrayValue?.first?["user_id"] == "42")
     }
@@ -157,9 +159,12 @@ let bothIds = #""userId":"user-42","anonymousId":"\#(anonymousDevice)""#
 
     @Test func historicalMigrationMarksRequestsOfOldEventsOnly() throws {
         let adapter = PostHogAdapter(settings: PostHogSettings(apiKey: "phc_k"))
-        let old = vendorEvent(.track, "old-1", #""userId":"user-42","event":"E""#, timestamp: identityStart - .seconds(48 * 3600))
-        let older = vendorEvent(.track, "old-2", #""userId":"user-42","event":"E""#, timestamp: identityStart - .seconds(72 * 3600))
-        let recent = vendorEvent(.track, "new-1", #""userId":"user-42","event":"E""#, timestamp: identityStart - .seconds(47 * 3600))
+        let old = vendorEvent(
+            .track, "old-1", #""userId":"user-42","event":"E""#, timestamp: identityStart - .seconds(48 * 3600))
+        let older = vendorEvent(
+            .track, "old-2", #""userId":"user-42","event":"E""#, timestamp: identityStart - .seconds(72 * 3600))
+        let recent = vendorEvent(
+            .track, "new-1", #""userId":"user-42","event":"E""#, timestamp: identityStart - .seconds(47 * 3600))
         let requests = try adapter.requests(for: DeliveryBatch(events: [old, older, recent]), now: identityStart)
         #expect(requests.map(\.eventIndexes) == [[0, 1], [2]])
         let bodies = try requests.map { try JSONValue.parse(try GunzippedPostHogAdapter.plain($0.body)) }

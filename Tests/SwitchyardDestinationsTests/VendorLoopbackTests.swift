@@ -11,7 +11,8 @@ func replayEvents() -> [DeliveryEvent] {
         vendorEvent(
             .page, "p-1", #""anonymousId":"\#(anonymousDevice)","name":"Pricing","context":{"ip":"203.0.113.7"}"#,
             timestamp: identityStart - .seconds(60)),
-        vendorEvent(.identify, "i-1", bothIds + #","traits":{"plan":"pro"},"context":{"ip":"203.0.113.7"}"#, merge: true),
+        vendorEvent(
+            .identify, "i-1", bothIds + #","traits":{"plan":"pro"},"context":{"ip":"203.0.113.7"}"#, merge: true),
         vendorEvent(.track, "t-1", #""userId":"user-42","event":"Upgraded","properties":{"seats":3}"#),
     ]
 }
@@ -19,7 +20,9 @@ func replayEvents() -> [DeliveryEvent] {
 /// The request bodies a server received, as text (gzip undone).
 func plainBodies(_ requests: [ScriptedHTTPServer.Recorded]) throws -> [String] {
     try requests.map { request in
-        let bytes = request.headers["content-encoding"] == "gzip" ? try GunzippedPostHogAdapter.plain(request.body) : request.body
+        let bytes =
+            request.headers["content-encoding"] == "gzip"
+            ? try GunzippedPostHogAdapter.plain(request.body) : request.body
         return String(decoding: bytes, as: UTF8.self)
     }
 }
@@ -66,7 +69,8 @@ func plainBodies(_ requests: [ScriptedHTTPServer.Recorded]) throws -> [String] {
 
         // Three days later the same events go out as a backfill, with the same distinct_id, uuid, timestamp.
         clock.advance(by: .seconds(3 * 86_400))
-        let destination = try DestinationRegistry.makeDestination(settings: settings, context: testContext(clock: clock))
+        let destination = try DestinationRegistry.makeDestination(
+            settings: settings, context: testContext(clock: clock))
         #expect(await destination.deliver(DeliveryBatch(events: replayEvents(), attempt: 5)) == .delivered)
         let late = try #require(try plainBodies(server.requests).last)
         await server.stop()
@@ -92,7 +96,9 @@ func plainBodies(_ requests: [ScriptedHTTPServer.Recorded]) throws -> [String] {
         let imported = try JSONValue.parse(Array(first[0].utf8)).arrayValue ?? []
         #expect(imported.map { $0["event"] } == ["Loaded a Page", "$identify", "Upgraded"])
         #expect(
-            imported.map { $0["properties"]?["distinct_id"] } == [.string("$device:" + anonymousDevice), "user-42", "user-42"])
+            imported.map { $0["properties"]?["distinct_id"] } == [
+                .string("$device:" + anonymousDevice), "user-42", "user-42",
+            ])
     }
 }
 
@@ -118,8 +124,10 @@ func plainBodies(_ requests: [ScriptedHTTPServer.Recorded]) throws -> [String] {
             settings: AmplitudeSettings(apiKey: "AMPKEY", endpoint: server.url),
             context: testContext(clock: ManualWallClock(identityStart)))
         let events = [
-            track("a-1", device: "device-aaaa"), track("b-1", device: "device-bbbb"), track("c-1", device: "device-cccc"),
-            track("a-2", device: "device-aaaa"), track("b-2", device: "device-bbbb"), track("c-2", device: "device-cccc"),
+            track("a-1", device: "device-aaaa"), track("b-1", device: "device-bbbb"),
+            track("c-1", device: "device-cccc"),
+            track("a-2", device: "device-aaaa"), track("b-2", device: "device-bbbb"),
+            track("c-2", device: "device-cccc"),
         ]
         let first = await amplitude.deliver(DeliveryBatch(events: events))
         guard case .retrySome(let waiting, let after, _, 429) = first else {

@@ -129,6 +129,7 @@ public struct AmplitudeAdapter: HTTPDestinationAdapter {
         }
         let noun = reasons.count == 1 ? "event" : "events"
         let rest = more.isEmpty ? "" : "; and \(more.count) more"
-        return "Amplitude rejected \(reasons.count) \(noun) (HTTP \(status)): " + distinct.joined(separator: "; ") + rest
+        return "Amplitude rejected \(reasons.count) \(noun) (HTTP \(status)): " + distinct.joined(separator: "; ")
+            + rest
     }
 }

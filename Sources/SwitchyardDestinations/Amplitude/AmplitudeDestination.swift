@@ -89,7 +89,8 @@ public struct AmplitudeDestination: Destination {
                     status: nil)
                 transcript?.record(
                     DeliveryExchange(
-                        request: request, response: nil, failure: "\(error)", duration: .now - started, outcome: outcome))
+                        request: request, response: nil, failure: "\(error)", duration: .now - started, outcome: outcome
+                    ))
                 return outcome
             }
             let answer = AmplitudeAnswer(result, events: pending, useBatchAPI: adapter.settings.useBatchAPI)
@@ -146,7 +147,8 @@ public struct AmplitudeDestination: Destination {
             return .delivered
         case .rejected(let reasons, let status):
             return .deadLetter(
-                indexes: batchIndexes(reasons.keys), reason: "Amplitude rejected events (HTTP \(status))", status: status)
+                indexes: batchIndexes(reasons.keys), reason: "Amplitude rejected events (HTTP \(status))",
+                status: status)
         case .throttled(let waiting, let overQuota, let after):
             return .retrySome(
                 indexes: batchIndexes(waiting + overQuota), after: after,

@@ -74,13 +74,17 @@ public enum PostHogEventMapping {
         } catch {
             throw PostHogEventRejection("the stored message is not valid JSON (\(error))")
         }
-        guard let fields = message.objectValue else { throw PostHogEventRejection("the stored message is not an object") }
+        guard let fields = message.objectValue else {
+            throw PostHogEventRejection("the stored message is not an object")
+        }
         let context = fields["context"]?.objectValue ?? JSONObject()
         let merge = event.identityMerge.flatMap { merge in
             merge.anonymousId.isEmpty || merge.userId.isEmpty || merge.anonymousId == merge.userId ? nil : merge
         }
         if event.mergeOnly {
-            return merge.map { [mergeIdentify($0, messageId: event.messageId, timestamp: event.timestamp, context: context)] }
+            return merge.map {
+                [mergeIdentify($0, messageId: event.messageId, timestamp: event.timestamp, context: context)]
+            }
                 ?? []
         }
         let userId = nonEmptyString(fields["userId"])
@@ -159,7 +163,10 @@ public enum PostHogEventMapping {
         guard let merge, event.type != .alias, event.type != .identify || merge.userId != userId else {
             return [.object(object)]
         }
-        return [mergeIdentify(merge, messageId: event.messageId, timestamp: event.timestamp, context: context), .object(object)]
+        return [
+            mergeIdentify(merge, messageId: event.messageId, timestamp: event.timestamp, context: context),
+            .object(object),
+        ]
     }
 
     /// The `$identify` that tells PostHog about an accepted merge, for an event whose own object does not.
@@ -172,7 +179,10 @@ public enum PostHogEventMapping {
         return .object(
             JSONObject([
                 ("event", "$identify"), ("distinct_id", .string(merge.userId)),
-                ("uuid", .string(PostHogEventId.uuidV5(namespace: PostHogEventId.namespace, name: messageId + "#$identify"))),
+                (
+                    "uuid",
+                    .string(PostHogEventId.uuidV5(namespace: PostHogEventId.namespace, name: messageId + "#$identify"))
+                ),
                 ("timestamp", .string(timestamp.iso8601)), ("properties", .object(mergeProperties)),
                 ("$set", .object(JSONObject())),
             ]))
