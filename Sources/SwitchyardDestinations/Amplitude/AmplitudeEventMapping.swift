@@ -62,7 +62,7 @@ struct AmplitudeEventMapping: Sendable {
         if event.mergeOnly {
             return link.map { [$0.encoded(batchIndex: batchIndex)] } ?? []
         }
-        var events = try callEvents(for: event, message: message, base: base, batchIndex: batchIndex)
+        var events = callEvents(for: event, message: message, base: base, batchIndex: batchIndex)
         if let link, event.type != .alias,
             !events.contains(where: { $0.userId == link.base.userId && $0.deviceId == link.base.deviceId })
         {
@@ -104,9 +104,7 @@ struct AmplitudeEventMapping: Sendable {
     }
 
     /// The events of the call itself (no merge link).
-    func callEvents(for event: DeliveryEvent, message: JSONValue, base: Base, batchIndex: Int) throws(JSONSyntaxError)
-        -> [AmplitudeEvent]
-    {
+    func callEvents(for event: DeliveryEvent, message: JSONValue, base: Base, batchIndex: Int) -> [AmplitudeEvent] {
         let context = base.context
         switch event.type {
         case .track:
