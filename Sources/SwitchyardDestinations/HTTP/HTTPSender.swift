@@ -24,12 +24,13 @@ public final class HTTPSender: Sendable {
 
     /// How long one connection attempt may take (a host that drops SYNs); a destination's shorter
     /// `timeout` cuts it shorter.
-    static let connectTimeout: Duration = .seconds(10)
+    public let connectTimeout: Duration
 
-    public init() {
+    public init(connectTimeout: Duration = .seconds(10)) {
+        self.connectTimeout = min(max(connectTimeout, .milliseconds(1)), Self.maximumTimeout)
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
-        configuration.timeout.connect = .nanoseconds(Self.connectTimeout.wholeNanoseconds)
+        configuration.timeout.connect = .nanoseconds(self.connectTimeout.wholeNanoseconds)
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
         // A failed connect fails the request at once. The pool's default keeps reconnecting with its own
         // backoff until the request's deadline, so a refused port cost a whole `timeout` per attempt and
@@ -47,6 +48,7 @@ public final class HTTPSender: Sendable {
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         let limit = min(max(timeout, .milliseconds(1)), Self.maximumTimeout)
         let client = client
+        let connectTimeout = connectTimeout
         let prepared = outgoing
         // AsyncHTTPClient's own deadline ends when the head arrives; the race bounds the body too.
         // Cancelling the exchange cancels its request, which ends a body read that is waiting.
@@ -56,7 +58,7 @@ public final class HTTPSender: Sendable {
                 do {
                     response = try await client.execute(prepared, timeout: .nanoseconds(limit.wholeNanoseconds))
                 } catch {
-                    throw HTTPSenderError(connecting: error) ?? error
+                    throw HTTPSenderError(connecting: error, connectTimeout: connectTimeout) ?? error
                 }
                 let body = try await Self.prefix(of: response.body, upTo: Self.maximumBodyBytes)
                 return HTTPResult(
@@ -100,7 +102,7 @@ public enum HTTPSenderError: Error, CustomStringConvertible, Equatable {
     /// The host name did not resolve.
     case unresolvedHost(String)
     /// The host did not accept the connection in time (a firewall dropping it, a host that is down).
-    case connectTimedOut
+    case connectTimedOut(Duration)
 
     public var description: String {
         switch self {
@@ -110,14 +112,14 @@ public enum HTTPSenderError: Error, CustomStringConvertible, Equatable {
             return "connection refused (nothing listens on that port)"
         case .unresolvedHost(let reason):
             return "the host name did not resolve (\(reason))"
-        case .connectTimedOut:
-            return "could not connect within \(HTTPSender.connectTimeout.configText)"
+        case .connectTimedOut(let limit):
+            return "could not connect within \(limit.configText)"
         }
     }
 
     /// What a failure to connect means, told plainly; nil for other failures, which keep their own words.
     /// The host is the caller's to name (without the URL's credentials): these descriptions carry none.
-    init?(connecting error: any Error) {
+    init?(connecting error: any Error, connectTimeout: Duration) {
         if let error = error as? NIOConnectionError {
             if error.connectionErrors.isEmpty, let dns = error.dnsAError ?? error.dnsAAAAError {
                 self = .unresolvedHost("\(dns)")
@@ -129,9 +131,9 @@ public enum HTTPSenderError: Error, CustomStringConvertible, Equatable {
         } else if (error as? IOError)?.errnoCode == ECONNREFUSED {
             self = .connectionRefused
         } else if let error = error as? HTTPClientError, error == .connectTimeout {
-            self = .connectTimedOut
+            self = .connectTimedOut(connectTimeout)
         } else if let error = error as? ChannelError, case .connectTimeout = error {
-            self = .connectTimedOut
+            self = .connectTimedOut(connectTimeout)
         } else {
             return nil
         }
