@@ -15,7 +15,10 @@ import SwitchyardStore
 /// Per attempt that fails:
 /// - `retry`: the whole batch waits (``RetryPolicy/next(afterAttempt:retryAfter:firstAttempt:now:using:)``
 ///   says how long, or gives up: `max_attempts`, `max_age`) and goes again.
-/// - `retrySome`: only the throttled events wait and go again; the others count delivered.
+/// - `retrySome`: only the throttled events wait and go again; the others count delivered. With
+///   ``defersThrottled`` the throttled events do not hold the batch (nor the worker's round) up: they settle
+///   as ``DeferredEvent``s that the worker puts back in the replay queue until their pause is over, so the
+///   destination's other events go on (SPEC §4: throttling pauses that user or device only).
 /// - `split`: each half is settled in turn, as a batch of its own (attempts counted afresh, the age from
 ///   the batch's first attempt).
 /// - `deadLetter` / `deadLetterAll`: those events become dead letters, the rest count delivered.
@@ -39,10 +42,11 @@ struct BatchSettler: Sendable {
     struct Settled: Sendable, Equatable {
         var delivered = 0
         var deadLetters: [NewDeadLetter] = []
+        var deferred: [DeferredEvent] = []
     }
 
     enum BatchResult: Sendable, Equatable {
-        case settled(delivered: Int, deadLetters: [NewDeadLetter])
+        case settled(delivered: Int, deadLetters: [NewDeadLetter], deferred: [DeferredEvent] = [])
         /// The destination got disabled: the batch stays queued.
         case disabled
         /// Shutdown, a lapsed lease or the end of the shutdown grace cut it off: the batch stays queued.
@@ -61,6 +65,8 @@ struct BatchSettler: Sendable {
     var secrets: [String] = []
     var shutdownGrace: ShutdownGrace
     var logger: Logger
+    /// Throttled events (`retrySome`) settle as deferred instead of being waited for.
+    var defersThrottled = false
     var owner = Owner()
     /// The jitter's random source, one per batch.
     var makeGenerator: @Sendable () -> any RandomNumberGenerator = { SystemRandomNumberGenerator() }
@@ -69,10 +75,21 @@ struct BatchSettler: Sendable {
 
     /// Sends the round's batches concurrently and waits until each settles. nil when the destination got
     /// disabled or the gateway is stopping: then nothing is recorded and the round is sent again later.
-    func deliver(_ batches: [[Item]], released: Bool = false) async -> Settled? {
+    ///
+    /// `starts` gives, per batch, when it was first tried and its attempts so far (deferred events sent again);
+    /// absent, a batch starts now at attempt 1.
+    func deliver(
+        _ batches: [[Item]], released: Bool = false, starts: [(firstAttempt: Timestamp, attempts: Int)?] = []
+    ) async -> Settled? {
         let results = await withTaskGroup(of: (Int, BatchResult).self) { group in
             for (index, batch) in batches.enumerated() {
-                group.addTask { (index, await self.settle(batch, firstAttempt: self.clock.now(), released: released)) }
+                let start = index < starts.count ? starts[index] : nil
+                group.addTask {
+                    let result = await self.settle(
+                        batch, firstAttempt: start?.firstAttempt ?? self.clock.now(), attempt: (start?.attempts ?? 0) + 1,
+                        released: released)
+                    return (index, result)
+                }
             }
             var results = [BatchResult?](repeating: nil, count: batches.count)
             for await (index, result) in group { results[index] = result }
@@ -81,9 +98,10 @@ struct BatchSettler: Sendable {
         var settled = Settled()
         for result in results {
             switch result {
-            case .settled(let delivered, let deadLetters):
+            case .settled(let delivered, let deadLetters, let deferred):
                 settled.delivered += delivered
                 settled.deadLetters += deadLetters
+                settled.deferred += deferred
             case .disabled, .interrupted:
                 return nil
             }
@@ -93,9 +111,9 @@ struct BatchSettler: Sendable {
 
     /// Sends one batch until it settles: retries with backoff, splits on 413, dead-letters what cannot be
     /// delivered or what outlived `retry.max_age` / `max_attempts`.
-    func settle(_ batch: [Item], firstAttempt: Timestamp, released: Bool = false) async -> BatchResult {
+    func settle(_ batch: [Item], firstAttempt: Timestamp, attempt: Int = 1, released: Bool = false) async -> BatchResult {
         var batch = batch
-        var attempt = 1
+        var attempt = max(attempt, 1)
         var generator = makeGenerator()
         // Events of the batch accepted by an earlier attempt while others were throttled (`retrySome`).
         var acceptedEarlier = 0
@@ -168,11 +186,12 @@ struct BatchSettler: Sendable {
                 }
                 let middle = batch.count / 2
                 let first = await settle(Array(batch[..<middle]), firstAttempt: firstAttempt, released: released)
-                guard case .settled(let firstDelivered, let firstDead) = first else { return first }
+                guard case .settled(let firstDelivered, let firstDead, let firstDeferred) = first else { return first }
                 let second = await settle(Array(batch[middle...]), firstAttempt: firstAttempt, released: released)
-                guard case .settled(let secondDelivered, let secondDead) = second else { return second }
+                guard case .settled(let secondDelivered, let secondDead, let secondDeferred) = second else { return second }
                 return .settled(
-                    delivered: acceptedEarlier + firstDelivered + secondDelivered, deadLetters: firstDead + secondDead)
+                    delivered: acceptedEarlier + firstDelivered + secondDelivered, deadLetters: firstDead + secondDead,
+                    deferred: firstDeferred + secondDeferred)
 
             case .disable(let reason, _):
                 logger.error(
@@ -194,6 +213,19 @@ struct BatchSettler: Sendable {
                 guard case .after(let wait) = next else {
                     return giveUp(
                         batch, attempt: attempt, status: status, reason: reason, acceptedEarlier: acceptedEarlier)
+                }
+                if defersThrottled {
+                    metrics.failed(name)
+                    sending.attemptFailed(reason: reason)
+                    let notBefore = clock.now() + wait
+                    logger.debug(
+                        "throttled events wait in the replay queue",
+                        metadata: ["switchyard.events": "\(batch.count)", "switchyard.delay_ms": "\(wait.milliseconds)"])
+                    return .settled(
+                        delivered: acceptedEarlier, deadLetters: [],
+                        deferred: batch.map {
+                            DeferredEvent(event: $0.source, notBefore: notBefore, firstAttempt: firstAttempt, attempts: attempt)
+                        })
                 }
                 guard await waitForRetry(batch, wait: wait, attempt: attempt, reason: reason) else {
                     return .interrupted

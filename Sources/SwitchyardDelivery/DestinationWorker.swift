@@ -138,10 +138,11 @@ final class DestinationWorker: Sendable {
         /// Sequences of `held` events released before they were recorded: they are never recorded as held.
         var releasedPending: Set<Int64> = []
         var dropped = 0
+        var deferred: [DeferredEvent] = []
 
         var isEmpty: Bool {
             position == nil && delivered == 0 && deadLetters.isEmpty && replayedIds.isEmpty && held.isEmpty
-                && releasedHoldIds.isEmpty && dropped == 0 && releasedPending.isEmpty
+                && releasedHoldIds.isEmpty && dropped == 0 && releasedPending.isEmpty && deferred.isEmpty
         }
 
         mutating func absorb(_ other: Pending) {
@@ -157,6 +158,7 @@ final class DestinationWorker: Sendable {
             releasedHoldIds += other.releasedHoldIds
             releasedThrough.merge(other.releasedThrough) { max($0, $1) }
             dropped += other.dropped
+            deferred += other.deferred
         }
     }
 
@@ -304,14 +306,16 @@ final class DestinationWorker: Sendable {
                 if await commitIfDue(&pending, force: false) == .rewind {
                     readPosition = await recordedPosition(fallback: readPosition)
                 }
-            case .batches(let batches, let endPosition, let parked):
-                guard let settled = await settler.deliver(batches, released: !parked.releasedHoldIds.isEmpty || !parked.releasedPending.isEmpty) else {
+            case .batches(let batches, let endPosition, let parked, let starts):
+                let released = !parked.releasedHoldIds.isEmpty || !parked.releasedPending.isEmpty
+                guard let settled = await settler.deliver(batches, released: released, starts: starts) else {
                     // Disabled or shutting down mid-round: nothing of this round is recorded; it is sent again.
                     continue
                 }
                 var result = parked
                 result.delivered = settled.delivered
                 result.deadLetters = settled.deadLetters
+                result.deferred = settled.deferred
                 result.position = endPosition
                 if let endPosition { readPosition = endPosition }  // nil: a replay or release round
                 pending.absorb(result)
@@ -355,7 +359,9 @@ final class DestinationWorker: Sendable {
         case skip(Int64, Pending)
         /// Batches to send; `endPosition` nil for replay and release rounds, which are outside the log
         /// order. `Pending` carries the round's queue ids and the events it held or dropped.
-        case batches([[(event: DeliveryEvent, source: StoredEvent)]], endPosition: Int64?, Pending)
+        case batches(
+            [[(event: DeliveryEvent, source: StoredEvent)]], endPosition: Int64?, Pending,
+            starts: [(firstAttempt: Timestamp, attempts: Int)?] = [])
         /// Replay-queue entries with nothing to send (held again, dropped, filtered out).
         case skipQueued(Pending)
     }
@@ -429,21 +435,27 @@ final class DestinationWorker: Sendable {
         return .batches(cut(routedEvents), endPosition: scanned, parked)
     }
 
-    /// Re-queued dead letters and time-range replays, which go before the log.
+    /// Re-queued dead letters, time-range replays and throttled events whose pause is over, which go before
+    /// the log. Throttled events keep their first attempt and attempt count (`starts`).
     func replayRound() async throws(StoreError) -> Round? {
-        let queued = try await store.replayQueue(of: name, limit: configuration.roundCapacity)
+        let now = clock.now()
+        let queued = try await store.replayQueue(of: name, limit: configuration.roundCapacity, readyBy: now)
         guard !queued.isEmpty else { return nil }
         let router = self.router
-        let now = clock.now()
         var parked = Pending()
         parked.replayedIds = queued.map(\.id)
         var entries: [(event: DeliveryEvent, source: StoredEvent)] = []
+        var deferred: [(event: DeliveryEvent, source: StoredEvent)] = []
+        var deferredStarts: [(firstAttempt: Timestamp, attempts: Int)] = []
         for entry in queued {
             switch router.route(entry.stored, origin: .replay(now: now)) {
             case .deliver(let event, let source):
                 // A replayed held event honours `hold_ttl` / `hold_max_age` as a release does.
                 if event.heldFor != nil, event.receivedAt < releaseCutoff(now: now) {
                     parked.dropped += 1
+                } else if let firstAttempt = entry.firstAttempt {
+                    deferred.append((event, source))
+                    deferredStarts.append((firstAttempt, entry.attempts))
                 } else {
                     entries.append((event, source))
                 }
@@ -454,8 +466,17 @@ final class DestinationWorker: Sendable {
             case .drop: parked.dropped += 1
             }
         }
-        if entries.isEmpty { return .skipQueued(parked) }
-        return .batches(cut(entries), endPosition: nil, parked)
+        if entries.isEmpty && deferred.isEmpty { return .skipQueued(parked) }
+        // Deferred events go in batches of their own, each counting from its events' earliest first attempt.
+        let deferredBatches = cut(deferred)
+        var starts: [(firstAttempt: Timestamp, attempts: Int)?] = []
+        var offset = 0
+        for batch in deferredBatches {
+            let mine = deferredStarts[offset..<(offset + batch.count)]
+            offset += batch.count
+            starts.append((mine.map(\.firstAttempt).min() ?? now, mine.map(\.attempts).max() ?? 0))
+        }
+        return .batches(deferredBatches + cut(entries), endPosition: nil, parked, starts: starts)
     }
 
     /// Holds received before this are not released (`hold_ttl`, and `hold_max_age` when set).
@@ -552,6 +573,8 @@ final class DestinationWorker: Sendable {
             name: name, destination: destination, retry: configuration.retry, clock: deliveryClock, rateLimit: rateLimit,
             sending: sending, metrics: metrics, hub: hub, secrets: configuration.secrets, shutdownGrace: shutdownGrace,
             logger: logger,
+            // A throttled user or device waits in the replay queue, not in the round: the rest goes on.
+            defersThrottled: true,
             owner: BatchSettler.Owner(
                 holdsLease: { [self] in holdsLease },
                 // Unanswered: nil, and the batch is sent again as it was.
@@ -598,7 +621,7 @@ final class DestinationWorker: Sendable {
         let settlement = DeliverySettlement(
             position: pending.position, delivered: pending.delivered, deadLetters: pending.deadLetters,
             replayedIds: pending.replayedIds, held: pending.held, releasedHoldIds: pending.releasedHoldIds,
-            dropped: pending.dropped, at: clock.now(), leaseHolder: leases.node)
+            dropped: pending.dropped, deferred: pending.deferred, at: clock.now(), leaseHolder: leases.node)
         do {
             try await store.settle(settlement, for: name)
             metrics.held(name, settlement.held.count, released: settlement.releasedHoldIds.count)

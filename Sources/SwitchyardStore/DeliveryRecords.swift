@@ -33,10 +33,32 @@ public struct QueuedEvent: Sendable, Equatable {
     /// The dead letter's or queue entry's own id.
     public var id: Int64
     public var stored: StoredEvent
+    /// For an event deferred after the vendor throttled it: when it was first tried and how many attempts
+    /// it had, so `retry.max_age` and `max_attempts` still count from its first send.
+    public var firstAttempt: Timestamp?
+    public var attempts: Int
 
-    public init(id: Int64, stored: StoredEvent) {
+    public init(id: Int64, stored: StoredEvent, firstAttempt: Timestamp? = nil, attempts: Int = 0) {
         self.id = id
         self.stored = stored
+        self.firstAttempt = firstAttempt
+        self.attempts = attempts
+    }
+}
+
+/// An event the vendor throttled (its user or device is over a rate), put back in the destination's replay
+/// queue until `notBefore` so the destination's other events go on meanwhile (SPEC §4).
+public struct DeferredEvent: Sendable, Equatable {
+    public var event: StoredEvent
+    public var notBefore: Timestamp
+    public var firstAttempt: Timestamp
+    public var attempts: Int
+
+    public init(event: StoredEvent, notBefore: Timestamp, firstAttempt: Timestamp, attempts: Int) {
+        self.event = event
+        self.notBefore = notBefore
+        self.firstAttempt = firstAttempt
+        self.attempts = attempts
     }
 }
 
@@ -88,6 +110,8 @@ public struct DeliverySettlement: Sendable {
     public var releasedHoldIds: [Int64]
     /// Anonymous events dropped by `anonymous: drop`.
     public var dropped: Int
+    /// Throttled events to send again from the replay queue once their pause is over.
+    public var deferred: [DeferredEvent]
     public var at: Timestamp
     /// The node whose lease this round ran under: the settlement is refused (`StoreError.Code.leaseLost`) when
     /// another node holds the lease now, so a node that lost it cannot record over the new holder's work.
@@ -95,8 +119,10 @@ public struct DeliverySettlement: Sendable {
 
     public init(
         position: Int64?, delivered: Int, deadLetters: [NewDeadLetter], replayedIds: [Int64], held: [StoredEvent] = [],
-        releasedHoldIds: [Int64] = [], dropped: Int = 0, at: Timestamp, leaseHolder: String? = nil
+        releasedHoldIds: [Int64] = [], dropped: Int = 0, deferred: [DeferredEvent] = [], at: Timestamp,
+        leaseHolder: String? = nil
     ) {
+        self.deferred = deferred
         self.leaseHolder = leaseHolder
         self.position = position
         self.delivered = delivered

@@ -48,7 +48,7 @@ public protocol EventStore: EventLogAppending {
     func enqueueReplay(for destination: String, receivedFrom from: Timestamp, to: Timestamp) async throws(StoreError) -> Int
 
     /// The oldest replay-queue entries of `destination`.
-    func replayQueue(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent]
+    func replayQueue(of destination: String, limit: Int, readyBy now: Timestamp) async throws(StoreError) -> [QueuedEvent]
 
     /// Entries in the replay queue and dead letters of `destination`.
     func queueCounts(of destination: String) async throws(StoreError) -> (replay: Int, deadLetters: Int)
@@ -118,6 +118,11 @@ public protocol EventStore: EventLogAppending {
 }
 
 extension EventStore {
+    /// The whole replay queue, deferred entries included.
+    public func replayQueue(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+        try await replayQueue(of: destination, limit: limit, readyBy: Timestamp(milliseconds: .max))
+    }
+
     /// Every releasable hold, whatever its age.
     public func releasableHolds(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
         try await releasableHolds(of: destination, limit: limit, receivedSince: Timestamp(milliseconds: .min))

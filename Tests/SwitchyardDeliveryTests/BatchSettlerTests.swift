@@ -216,6 +216,32 @@ import Testing
         #expect(parts.sending.snapshot.retrying == 0)
     }
 
+    /// As the worker runs it (`defersThrottled`): throttled events do not hold the batch up — they settle
+    /// deferred until the pause is over, keeping their first attempt and attempt count; nothing sleeps.
+    @Test func deferredThrottledEventsSettleAtOnceWithTheirPause() async throws {
+        let parts = SettlerParts()
+        let destination = ScriptedDestination(
+            clock: parts.clock,
+            script: [.retrySome(indexes: [1, 3], after: .seconds(30), reason: "throttled device", status: 429)])
+        var settler = parts.settler(destination, retry: RetryPolicy())
+        settler.defersThrottled = true
+        let firstAttempt = parts.clock.now() - .seconds(5)
+
+        let result = await settler.settle(batch("m1", "m2", "m3", "m4"), firstAttempt: firstAttempt, attempt: 2)
+
+        guard case .settled(let delivered, let letters, let deferred) = result else {
+            Issue.record("expected settled, got \(result)")
+            return
+        }
+        #expect(delivered == 2 && letters.isEmpty)
+        #expect(deferred.map(\.event.event.messageId) == ["m2", "m4"])
+        #expect(deferred.allSatisfy { $0.notBefore == parts.clock.now() + .seconds(30) })
+        #expect(deferred.allSatisfy { $0.firstAttempt == firstAttempt && $0.attempts == 2 })
+        #expect(parts.clock.requestedSleeps.isEmpty, "nothing waited")
+        #expect(await destination.calls.map(\.attempt) == [2], "the attempt count carries on")
+        #expect(parts.counted("delivered") == 2)
+    }
+
     /// The throttled events are narrowed again by a later answer, and given up alone at max_attempts:
     /// the accepted ones still count delivered.
     @Test func throttledEventsGivenUpAreTheOnlyDeadLetters() async throws {
@@ -335,12 +361,12 @@ import Testing
 
 extension BatchSettler.BatchResult {
     var delivered: Int? {
-        if case .settled(let delivered, _) = self { return delivered }
+        if case .settled(let delivered, _, _) = self { return delivered }
         return nil
     }
 
     var deadLetters: [NewDeadLetter]? {
-        if case .settled(_, let deadLetters) = self { return deadLetters }
+        if case .settled(_, let deadLetters, _) = self { return deadLetters }
         return nil
     }
 }

@@ -83,6 +83,44 @@ struct DeliveryStoreContractTests {
         }
     }
 
+    /// Throttled events wait in the replay queue until their pause is over, keeping their first attempt and
+    /// attempt count; the settlement that defers them may also retire the entry they came from.
+    @Test(arguments: StoreContractTests.backends)
+    func deferredEventsWaitInTheReplayQueueUntilReady(_ backend: Backend) async throws {
+        try await withStore(backend) { (store) async throws in
+            let events = try await stored(store, 3, at: StoreContractTests.t0)
+            let t0 = StoreContractTests.t0
+            try await store.settle(
+                DeliverySettlement(
+                    position: events.last?.sequence, delivered: 1, deadLetters: [], replayedIds: [],
+                    deferred: [
+                        DeferredEvent(event: events[0], notBefore: t0 + .seconds(30), firstAttempt: t0, attempts: 1),
+                        DeferredEvent(event: events[2], notBefore: t0 + .seconds(60), firstAttempt: t0 - .seconds(5), attempts: 3),
+                    ], at: t0),
+                for: "hook")
+            #expect(try await store.replayQueue(of: "hook", limit: 10, readyBy: t0 + .seconds(29)).isEmpty)
+            let ready = try await store.replayQueue(of: "hook", limit: 10, readyBy: t0 + .seconds(30))
+            #expect(ready.map(\.stored.event.messageId) == ["m0"])
+            #expect(ready.first?.firstAttempt == t0 && ready.first?.attempts == 1)
+            #expect(ready.first?.stored == events[0])
+            // Sent again and throttled again: the new entry replaces the one it came from.
+            try await store.settle(
+                DeliverySettlement(
+                    position: nil, delivered: 0, deadLetters: [], replayedIds: ready.map(\.id),
+                    deferred: [DeferredEvent(event: events[0], notBefore: t0 + .seconds(90), firstAttempt: t0, attempts: 2)],
+                    at: t0),
+                for: "hook")
+            let all = try await store.replayQueue(of: "hook", limit: 10, readyBy: t0 + .seconds(100))
+            #expect(all.map(\.stored.event.messageId) == ["m2", "m0"])
+            #expect(all.map(\.attempts) == [3, 2])
+            #expect(all.first?.firstAttempt == t0 - .seconds(5))
+            // A time-range replay is ready at once and has no first attempt.
+            _ = try await store.enqueueReplay(for: "hook", receivedFrom: t0, to: t0)
+            let now = try await store.replayQueue(of: "hook", limit: 10, readyBy: t0)
+            #expect(now.count == 3 && now.allSatisfy { $0.firstAttempt == nil && $0.attempts == 0 })
+        }
+    }
+
     @Test(arguments: StoreContractTests.backends)
     func disablingIsRemembered(_ backend: Backend) async throws {
         try await withStore(backend) { (store) async throws in

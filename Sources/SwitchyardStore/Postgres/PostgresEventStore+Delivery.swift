@@ -90,6 +90,22 @@ extension PostgresEventStore {
                 query.sql += ")"
                 try await connection.run(query, logger)
             }
+            for deferred in settlement.deferred {
+                var query: PostgresQuery = """
+                    INSERT INTO replay_queue (destination, \(unescaped: PostgresSchema.eventColumns), not_before,
+                        first_attempt, attempts)
+                    VALUES (\(destination),
+                    """
+                Self.appendEventValues(deferred.event, to: &query)
+                query.sql += ", "
+                query.appendBinding(deferred.notBefore.milliseconds)
+                query.sql += ", "
+                query.appendBinding(deferred.firstAttempt.milliseconds)
+                query.sql += ", "
+                query.appendBinding(deferred.attempts)
+                query.sql += ")"
+                try await connection.run(query, logger)
+            }
             if !settlement.replayedIds.isEmpty {
                 try await connection.run(
                     "DELETE FROM replay_queue WHERE destination = \(destination) AND id = ANY(\(settlement.replayedIds)::int8[])", logger)
@@ -153,18 +169,26 @@ extension PostgresEventStore {
         }
     }
 
-    public func replayQueue(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+    public func replayQueue(of destination: String, limit: Int, readyBy now: Timestamp) async throws(StoreError)
+        -> [QueuedEvent]
+    {
         try await connection("reading the replay queue of \(destination)") { connection, logger in
             try await connection.rows(
                 """
-                SELECT id, \(unescaped: PostgresSchema.eventColumns), \(unescaped: PostgresSchema.anonymousIdUnlinked("replay_queue"))
-                FROM replay_queue WHERE destination = \(destination) ORDER BY id LIMIT \(limit)
+                SELECT id, \(unescaped: PostgresSchema.eventColumns), \(unescaped: PostgresSchema.anonymousIdUnlinked("replay_queue")),
+                    first_attempt, attempts
+                FROM replay_queue WHERE destination = \(destination) AND not_before <= \(now.milliseconds)
+                ORDER BY id LIMIT \(limit)
                 """, logger
             ).map { row in
                 let cells = PostgresRandomAccessRow(row)
+                let n = PostgresSchema.eventColumnCount
                 var stored = try Self.storedEvent(cells, at: 1)
-                stored.anonymousIdUnlinked = try cells[PostgresSchema.eventColumnCount + 1].decode(Bool.self)
-                return QueuedEvent(id: try cells[0].decode(Int64.self), stored: stored)
+                stored.anonymousIdUnlinked = try cells[n + 1].decode(Bool.self)
+                return QueuedEvent(
+                    id: try cells[0].decode(Int64.self), stored: stored,
+                    firstAttempt: try cells[n + 2].decode(Int64?.self).map(Timestamp.init(milliseconds:)),
+                    attempts: Int(try cells[n + 3].decode(Int32.self)))
             }
         }
     }

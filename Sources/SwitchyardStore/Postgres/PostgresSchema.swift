@@ -152,6 +152,16 @@ enum PostgresSchema {
                 "CREATE UNIQUE INDEX holds_destination_seq ON holds (destination, seq)",
             ]
         ),
+        (
+            6,
+            [
+                // Events a vendor throttled wait in the replay queue until their pause is over, keeping their
+                // first attempt and attempt count for retry.max_age / max_attempts.
+                "ALTER TABLE replay_queue ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE replay_queue ADD COLUMN first_attempt BIGINT",
+                "ALTER TABLE replay_queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 
     /// Milliseconds since 1970 by the database's clock: leases compare times of several nodes, so one clock

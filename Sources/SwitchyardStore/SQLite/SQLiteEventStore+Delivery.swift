@@ -75,6 +75,16 @@ extension SQLiteEventStore {
                     arguments: StatementArguments([destination]) + Self.eventArguments(letter.event)
                         + [letter.attempts, letter.lastStatus, letter.lastError, settlement.at.milliseconds])
             }
+            let deferral = try db.cachedStatement(
+                sql: """
+                    INSERT INTO replay_queue (destination, \(SQLiteSchema.eventColumns), not_before, first_attempt, attempts)
+                    VALUES (?, \(SQLiteSchema.placeholders), ?, ?, ?)
+                    """)
+            for deferred in settlement.deferred {
+                try deferral.execute(
+                    arguments: StatementArguments([destination]) + Self.eventArguments(deferred.event)
+                        + [deferred.notBefore.milliseconds, deferred.firstAttempt.milliseconds, deferred.attempts])
+            }
             let done = try db.cachedStatement(sql: "DELETE FROM replay_queue WHERE id = ? AND destination = ?")
             for id in settlement.replayedIds { try done.execute(arguments: [id, destination]) }
         }
@@ -153,20 +163,27 @@ extension SQLiteEventStore {
         }
     }
 
-    public func replayQueue(of destination: String, limit: Int) async throws(StoreError) -> [QueuedEvent] {
+    public func replayQueue(of destination: String, limit: Int, readyBy now: Timestamp) async throws(StoreError)
+        -> [QueuedEvent]
+    {
         try await read("reading the replay queue of \(destination)") { db in
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT id, \(SQLiteSchema.eventColumns), \(SQLiteSchema.anonymousIdUnlinked("replay_queue"))
-                    FROM replay_queue WHERE destination = ? ORDER BY id LIMIT ?
+                    SELECT id, \(SQLiteSchema.eventColumns), \(SQLiteSchema.anonymousIdUnlinked("replay_queue")),
+                        first_attempt, attempts
+                    FROM replay_queue WHERE destination = ? AND not_before <= ? ORDER BY id LIMIT ?
                     """,
-                arguments: [destination, limit])
+                arguments: [destination, now.milliseconds, limit])
             var queued: [QueuedEvent] = []
+            let n = SQLiteSchema.eventColumnCount
             while let row = try rows.next() {
                 var stored = try Self.storedEvent(row, at: 1)
-                stored.anonymousIdUnlinked = (row[SQLiteSchema.eventColumnCount + 1] as Int? ?? 0) != 0
-                queued.append(QueuedEvent(id: row[0], stored: stored))
+                stored.anonymousIdUnlinked = (row[n + 1] as Int? ?? 0) != 0
+                queued.append(
+                    QueuedEvent(
+                        id: row[0], stored: stored, firstAttempt: (row[n + 2] as Int64?).map(Timestamp.init(milliseconds:)),
+                        attempts: row[n + 3] as Int? ?? 0))
             }
             return queued
         }

@@ -194,6 +194,16 @@ enum SQLiteSchema {
                     CREATE UNIQUE INDEX holds_destination_seq ON holds (destination, seq);
                     """)
         }
+        migrator.registerMigration("8-deferred-replays") { db in
+            // Events a vendor throttled wait in the replay queue until their pause is over, keeping their
+            // first attempt and attempt count for retry.max_age / max_attempts.
+            try db.execute(
+                sql: """
+                    ALTER TABLE replay_queue ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE replay_queue ADD COLUMN first_attempt INTEGER;
+                    ALTER TABLE replay_queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }
