@@ -47,8 +47,21 @@ import Testing
                     secert: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
                 """,
             expected: "test.yaml:6: destinations[0].secert: unknown key; expected one of: anonymous, batch, "
-                + "concurrency, enabled, filter, headers, hold_ttl, name, rate_limit, retry, secret, secrets, "
+                + "concurrency, enabled, filter, headers, hold_max_age, hold_ttl, name, rate_limit, retry, secret, secrets, "
                 + "timeout, type, url"
+        ),
+        Case(
+            name: "hold_max_age that is not a positive duration",
+            yaml: """
+                sources: [{name: website, write_key: k}]
+                destinations:
+                  - name: crm
+                    type: webhook
+                    url: https://crm.example.com/hook
+                    anonymous: hold
+                    hold_max_age: 0s
+                """,
+            expected: "test.yaml:7: destinations[0].hold_max_age: must be greater than 0"
         ),
         Case(
             name: "unknown key in a type's nested mapping",

@@ -84,6 +84,7 @@ import Testing
                 enabled: false
                 anonymous: hold
                 hold_ttl: 7d
+                hold_max_age: 2d
                 filter:
                   types: [track, identify]
                   events: ["Order *"]
@@ -101,6 +102,7 @@ import Testing
         #expect(!destination.enabled)
         #expect(destination.anonymous == .hold)
         #expect(destination.holdTTL == .seconds(7 * 86_400))
+        #expect(destination.holdMaxAge == .seconds(2 * 86_400))
         #expect(
             destination.filter
                 == EventFilterSettings(

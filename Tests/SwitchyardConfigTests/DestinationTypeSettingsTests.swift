@@ -165,7 +165,7 @@ import Testing
         )
         #expect(
             error?.description == "test.yaml:8: destinations[0].region: unknown key; expected one of: anonymous, "
-                + "api_key, batch, concurrency, enabled, endpoint, filter, hold_ttl, name, rate_limit, retry, timeout, "
+                + "api_key, batch, concurrency, enabled, endpoint, filter, hold_max_age, hold_ttl, name, rate_limit, retry, timeout, "
                 + "type"
         )
     }
