@@ -33,8 +33,10 @@ public final class HTTPSender: Sendable {
         configuration.timeout.connect = .nanoseconds(self.connectTimeout.wholeNanoseconds)
         configuration.connectionPool = .init(idleTimeout: .seconds(60))
         // A failed connect fails the request at once. The pool's default keeps reconnecting with its own
-        // backoff until the request's deadline, so a refused port cost a whole `timeout` per attempt and
-        // the destination's `retry` backoff and `max_age` meant nothing; the worker's retry is the backoff.
+        // backoff until the connect timeout or the request's deadline, so a refused port cost up to a whole
+        // `timeout` per attempt and the destination's `retry` backoff and `max_age` meant nothing; the
+        // worker's retry is the backoff. Requests queued for the same host fail with it and are retried
+        // the same way.
         configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
