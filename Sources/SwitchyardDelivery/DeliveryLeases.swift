@@ -31,7 +31,9 @@ final class DeliveryLeases: Sendable {
     /// need not run out first — a restart after a crash resumes delivery at once.
     let isDefunct: @Sendable (String) -> Bool
 
-    init(node: String, ttl: Duration, destinations: Int, isDefunct: @escaping @Sendable (String) -> Bool = { _ in false }) {
+    init(
+        node: String, ttl: Duration, destinations: Int, isDefunct: @escaping @Sendable (String) -> Bool = { _ in false }
+    ) {
         self.node = node
         self.ttl = ttl
         self.destinations = destinations
@@ -52,7 +54,9 @@ final class DeliveryLeases: Sendable {
                 let gone = renewal.nodes.filter { $0 != node && isDefunct($0) }
                 liveNodes.withLock { $0 = max(1, renewal.nodes.count - gone.count) }
                 if !gone.isEmpty {
-                    logger.info("forgetting nodes of this host that are gone", metadata: ["switchyard.nodes": "\(gone.sorted())"])
+                    logger.info(
+                        "forgetting nodes of this host that are gone",
+                        metadata: ["switchyard.nodes": "\(gone.sorted())"])
                     try await store.forgetNodes(gone)
                 }
                 var holding: [DestinationWorker] = []
@@ -80,7 +84,9 @@ final class DeliveryLeases: Sendable {
         do {
             try await store.forgetNodes([node])
         } catch {
-            logger.debug("could not remove this node from the live nodes; it drops out after the lease ttl", metadata: ["switchyard.error": "\(error)"])
+            logger.debug(
+                "could not remove this node from the live nodes; it drops out after the lease ttl",
+                metadata: ["switchyard.error": "\(error)"])
         }
     }
 }

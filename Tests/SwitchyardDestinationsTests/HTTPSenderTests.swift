@@ -9,7 +9,9 @@ import Testing
 @Suite("HTTP sender bounds")
 struct HTTPSenderTests {
     func request(_ url: String) -> OutgoingRequest {
-        OutgoingRequest(url: url + "/in", headers: [("Content-Type", "application/json")], body: Array("{}".utf8), eventIndexes: [0])
+        OutgoingRequest(
+            url: url + "/in", headers: [("Content-Type", "application/json")], body: Array("{}".utf8), eventIndexes: [0]
+        )
     }
 
     @Test func aBodyThatStallsAfterTheHeadersEndsAtTheTimeout() async throws {
@@ -26,7 +28,8 @@ struct HTTPSenderTests {
     }
 
     @Test func onlyThePrefixOfAHugeAnswerIsRead() async throws {
-        let server = try await ScriptedHTTPServer.start(then: .init(400, body: #"{"error":"big"}"#, extraBodyBytes: 50_000_000))
+        let server = try await ScriptedHTTPServer.start(
+            then: .init(400, body: #"{"error":"big"}"#, extraBodyBytes: 50_000_000))
         defer { Task { await server.stop() } }
         let sender = HTTPSender()
         let result = try await sender.send(request(server.url), timeout: .seconds(30))
@@ -95,7 +98,8 @@ struct HTTPSenderRefusedTests {
                 Issue.record("a refused connection must be retried, got \(outcome)")
                 return
             }
-            #expect(reason == "no answer from http://127.0.0.1:\(port): connection refused (nothing listens on that port)")
+            #expect(
+                reason == "no answer from http://127.0.0.1:\(port): connection refused (nothing listens on that port)")
             #expect(!reason.contains("hook-password") && !reason.contains("hook-user") && !reason.contains("sekrit"))
         }
     }

@@ -22,9 +22,11 @@ struct RefusedConnectionTests {
                 retry: { initial_backoff: 200ms, max_backoff: 1s, max_age: 10s }
                 timeout: 30s
             """
-        try await TestGateway.with(yaml: { TestGateway.config($0, destinations: destinations) }) { (gateway) async throws in
+        try await TestGateway.with(yaml: { TestGateway.config($0, destinations: destinations) }) {
+            (gateway) async throws in
             let started = ContinuousClock.now
-            let response = try await gateway.post("/v1/track", #"{"userId":"u1","event":"Paid","messageId":"m-refused"}"#)
+            let response = try await gateway.post(
+                "/v1/track", #"{"userId":"u1","event":"Paid","messageId":"m-refused"}"#)
             #expect(response.status == 200)
             // Given up around max_age; the rest of 40 s is room for a loaded machine.
             try await waitUntil(timeout: .seconds(40)) { try await gateway.status("closed")?["dead_lettered"] == 1 }

@@ -7,7 +7,7 @@ import SwitchyardTesting
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A single SQLite node restarted after `kill -9` delivers every destination at once (issue #16). The
@@ -59,18 +59,23 @@ struct RestartAfterKillTests {
     }
 
     /// Sends one event and waits for every destination to get it, well within the 30 s lease ttl.
-    func expectEveryDestinationDelivers(_ child: ChildGateway, _ receiver: ScriptedHTTPServer, _ messageId: String) async throws {
+    func expectEveryDestinationDelivers(_ child: ChildGateway, _ receiver: ScriptedHTTPServer, _ messageId: String)
+        async throws
+    {
         let started = ContinuousClock.now
         try await track(child, messageId)
         try await waitUntil(timeout: .seconds(15)) { reached(receiver, messageId) == Set(Self.destinations) }
         let missing = Set(Self.destinations).subtracting(reached(receiver, messageId))
-        #expect(missing.isEmpty, "\(messageId) did not reach \(missing.sorted()) within \(ContinuousClock.now - started):\n\(child.log)")
+        #expect(
+            missing.isEmpty,
+            "\(messageId) did not reach \(missing.sorted()) within \(ContinuousClock.now - started):\n\(child.log)")
     }
 
     @Test func aRestartedSingleNodeDeliversEveryDestinationWithoutAPause() async throws {
         let receiver = try await ScriptedHTTPServer.start()
         defer { Task { await receiver.stop() } }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-restart-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-restart-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = try config(in: directory, receiver: receiver.url)
@@ -99,7 +104,8 @@ struct RestartAfterKillTests {
         let receiver = try await ScriptedHTTPServer.start()
         defer { Task { await receiver.stop() } }
         let url = try await PostgresTestCluster.shared().createDatabase()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchyard-restart-pg-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "switchyard-restart-pg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = try config(in: directory, receiver: receiver.url, storage: "postgres: \(url)?sslmode=disable")

@@ -109,7 +109,8 @@ public enum HTTPSenderError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .timedOut(let limit):
-            return "no complete answer within \(limit.configText) (the destination's timeout); raise `timeout` if it is this slow"
+            return
+                "no complete answer within \(limit.configText) (the destination's timeout); raise `timeout` if it is this slow"
         case .connectionRefused:
             return "connection refused (nothing listens on that port)"
         case .unresolvedHost(let reason):
