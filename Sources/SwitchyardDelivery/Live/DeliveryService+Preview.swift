@@ -37,7 +37,7 @@ extension DeliveryService {
         var taken: [DeliveryEvent] = []
         for event in events {
             let stored = StoredEvent(sequence: 0, event: event, resolvedUserId: event.userId, storedUserId: event.userId)
-            let routing = worker.router.route(stored)
+            let routing = worker.planner.router.route(stored)
             if case .deliver(let delivery, _) = routing { taken.append(delivery) }
             let (decision, reason) = routing.shown
             routes.append(
