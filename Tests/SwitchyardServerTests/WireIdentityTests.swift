@@ -26,6 +26,18 @@ struct WireIdentityTests {
         return events
     }
 
+    /// A PostHog destination sending to `url`/posthog, indented as an entry of `destinations:`.
+    static func posthog(_ url: String, extra: String = "") -> String {
+        """
+          - name: posthog
+            type: posthog
+            api_key: phc_test
+            endpoint: \(url)/posthog
+            batch: { max_wait: 10ms }
+        \(extra)
+        """
+    }
+
     /// Every request's JSON body, gunzipped when it came gzipped.
     static func bodies(_ requests: [ScriptedHTTPServer.Recorded]) throws -> [JSONValue] {
         try requests.map { try JSONValue.parse(LiveViewTests.decoded($0)) }
@@ -91,11 +103,7 @@ struct WireIdentityTests {
                 type: webhook
                 url: \(receiver.url)/hook
                 batch: { max_events: 1 }
-              - name: posthog
-                type: posthog
-                api_key: phc_test
-                endpoint: \(receiver.url)/posthog
-                batch: { max_wait: 10ms }
+            \(Self.posthog(receiver.url))
             """
         try await TestGateway.with(yaml: { IdentityTests.yaml($0, destinations: destinations) }) { (gateway) async throws in
             try await post(gateway, "/v1/track", #"{"anonymousId":"anon-r","event":"Viewed","messageId":"t-r"}"#)
@@ -200,11 +208,7 @@ struct WireIdentityTests {
                 id_merge: original
                 endpoint: \(receiver.url)/mixpanel
                 batch: { max_wait: 10ms }
-              - name: posthog
-                type: posthog
-                api_key: phc_test
-                endpoint: \(receiver.url)/posthog
-                batch: { max_wait: 10ms }
+            \(Self.posthog(receiver.url))
             """
         try await TestGateway.with(yaml: { IdentityTests.yaml($0, destinations: destinations) }) { (gateway) async throws in
             try await post(gateway, "/v1/identify", #"{"anonymousId":"shared-device","userId":"alice","messageId":"i-alice"}"#)
