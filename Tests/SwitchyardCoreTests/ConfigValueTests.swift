@@ -141,6 +141,32 @@ import Testing
     }
 }
 
+@Suite struct SecretRedactionTests {
+    @Test func everyOccurrenceAndTheEscapedFormAreMasked() {
+        let secret = "sk_live/abcdefghijklmnop"
+        let text = #"{"a":"sk_live/abcdefghijklmnop","b":"sk_live\/abcdefghijklmnop","c":"xsk_live/abcdefghijklmnopx"}"#
+        let redacted = SecretMask.redact(text, secrets: [secret, ""])
+        #expect(!redacted.contains("abcdefghijklmnop"))
+        #expect(redacted == #"{"a":"sk_…(masked)","b":"sk_…(masked)","c":"xsk_…(masked)x"}"#)
+        #expect(SecretMask.redact("nothing here", secrets: [secret]) == "nothing here")
+    }
+
+    /// Longer secrets first: one that contains another is hidden whole, as the String version did.
+    @Test func aSecretInsideAnotherIsHiddenWhole() {
+        let redacted = SecretMask.redact("token=abcd1234abcd1234XYZ", secrets: ["abcd1234abcd1234", "abcd1234abcd1234XYZ"])
+        #expect(redacted == "token=****4XYZ")
+    }
+
+    /// Byte search is total on any bytes, including invalid UTF-8 and a needle at the very end.
+    @Test func bytesAtTheEdgesAndInvalidUTF8() {
+        let secret = "s3cr3t-value-123"
+        let bytes: [UInt8] = [0xFF, 0xC3] + Array(secret.utf8) + [0x80] + Array(secret.utf8)
+        let redacted = SecretMask.redact(bytes: bytes, secrets: [secret])
+        #expect(redacted == [0xFF, 0xC3] + Array("****-123".utf8) + [0x80] + Array("****-123".utf8))
+        #expect(SecretMask.redact(bytes: Array("s3cr".utf8), secrets: [secret]) == Array("s3cr".utf8))
+    }
+}
+
 @Suite struct ConfigNodeReaderTests {
     /// `retry:` at line 3 holding `max_age` at line 4, inside `destinations[1]` at line 2.
     let destination = ConfigNode(

@@ -48,13 +48,45 @@ public enum SecretMask {
     /// JSON-escaped form (`/` may travel as `\/`). Longer secrets are replaced first, so a secret that
     /// contains another is hidden whole.
     public static func redact(_ text: String, secrets: [String]) -> String {
-        var result = text
-        for secret in Set(secrets).filter({ !$0.isEmpty }).sorted(by: { $0.count > $1.count }) {
-            let masked = mask(secret)
-            result = result.replacing(secret, with: masked)
+        guard secrets.contains(where: { !$0.isEmpty }) else { return text }
+        return String(decoding: redact(bytes: Array(text.utf8), secrets: secrets), as: UTF8.self)
+    }
+
+    /// ``redact(_:secrets:)`` on UTF-8 bytes. A byte search: `String.replacing` compares Characters, and
+    /// on the live view's 50 KB batch bodies it took a fifth of the gateway's CPU. Bytes match wherever the
+    /// text does (and also where a combining mark follows a secret, which a Character match would miss).
+    public static func redact(bytes: [UInt8], secrets: [String]) -> [UInt8] {
+        var result = bytes
+        for secret in Set(secrets).filter({ !$0.isEmpty }).sorted(by: { $0.utf8.count > $1.utf8.count }) {
+            let masked = Array(mask(secret).utf8)
+            result = replacing(Array(secret.utf8), with: masked, in: result)
             let escaped = secret.replacing("/", with: "\\/")
-            if escaped != secret { result = result.replacing(escaped, with: masked) }
+            if escaped != secret { result = replacing(Array(escaped.utf8), with: masked, in: result) }
         }
+        return result
+    }
+
+    /// `bytes` with every non-overlapping occurrence of `needle` (not empty), left to right, replaced.
+    static func replacing(_ needle: [UInt8], with replacement: [UInt8], in bytes: [UInt8]) -> [UInt8] {
+        guard let first = needle.first, bytes.count >= needle.count else { return bytes }
+        var result: [UInt8] = []
+        var copied = 0
+        var index = 0
+        let last = bytes.count - needle.count
+        while index <= last {
+            // Each step advances by one byte or past a match: linear in the input times the needle.
+            guard bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) else {
+                index += 1
+                continue
+            }
+            if result.isEmpty { result.reserveCapacity(bytes.count) }
+            result.append(contentsOf: bytes[copied..<index])
+            result.append(contentsOf: replacement)
+            index += needle.count
+            copied = index
+        }
+        guard copied > 0 else { return bytes }
+        result.append(contentsOf: bytes[copied...])
         return result
     }
 

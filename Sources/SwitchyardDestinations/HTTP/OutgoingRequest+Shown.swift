@@ -38,14 +38,25 @@ extension OutgoingRequest {
 
     /// Text of a body for display: secrets masked, cut after ``shownBodyLimit`` bytes with a marker.
     public static func shownText(_ bytes: [UInt8], secrets: [String]) -> String {
-        // Masking runs on the whole text first, so a secret that straddles the cut is still masked.
-        let text = SecretMask.redact(String(decoding: bytes, as: UTF8.self), secrets: secrets)
-        let utf8 = Array(text.utf8)
-        guard utf8.count > shownBodyLimit else { return text }
+        // Only about what is shown is masked, so a large batch body costs the live view ~16 KB of work. A
+        // prefix is examined and masked; it is enough when its masked form still reaches the cut by the
+        // longest secret (an occurrence that straddles the prefix's end starts after what is shown, masks
+        // having shortened or lengthened what came before); else a longer prefix is examined.
+        let longest = secrets.map { $0.utf8.count + 1 }.max() ?? 0  // +1: the escaped `\/` form may be longer
+        let escapedLongest = longest * 2
+        var reach = min(bytes.count, shownBodyLimit + escapedLongest)
+        var utf8 = SecretMask.redact(bytes: Array(bytes[..<reach]), secrets: secrets)
+        while reach < bytes.count, utf8.count - escapedLongest < shownBodyLimit {
+            reach = bytes.count - reach <= reach ? bytes.count : reach * 2
+            utf8 = SecretMask.redact(bytes: Array(bytes[..<reach]), secrets: secrets)
+        }
+        guard bytes.count > shownBodyLimit || utf8.count > shownBodyLimit else {
+            return String(decoding: utf8, as: UTF8.self)
+        }
         // Cut on a character boundary: drop continuation bytes at the end of the prefix.
-        var end = shownBodyLimit
-        while end > 0, utf8[end] & 0xC0 == 0x80 { end -= 1 }
-        return String(decoding: utf8[..<end], as: UTF8.self) + "…[cut: \(utf8.count) bytes in all]"
+        var end = min(shownBodyLimit, utf8.count)
+        while end > 0, end < utf8.count, utf8[end] & 0xC0 == 0x80 { end -= 1 }
+        return String(decoding: utf8[..<end], as: UTF8.self) + "…[cut: \(bytes.count) bytes in all]"
     }
 }
 
