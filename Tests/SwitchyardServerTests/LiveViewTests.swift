@@ -75,6 +75,19 @@ struct LiveViewTests {
         { $0.json?["messageId"]?.stringValue == messageId || $0.json?["messageIds"]?.arrayValue?.contains(.string(messageId)) == true }
     }
 
+    /// With no destination to read the log, the log follower publishes the `ingest` items itself (after
+    /// leaving the workers its catch-up delay), each once and in log order.
+    @Test func withNoDestinationTheFollowerShowsEveryIngestOnce() async throws {
+        try await TestGateway.with(yaml: { TestGateway.config($0) }) { gateway in
+            let live = try await LiveStreamClient.connect(gateway)
+            defer { live.close() }
+            for index in 0..<5 { try await track(gateway, "alone-\(index)") }
+            _ = try await live.waitFor("the last ingest") { $0.event == "ingest" && Self.about("alone-4")($0) }
+            let ingests = live.messages.filter { $0.event == "ingest" }.compactMap { $0.json?["messageId"]?.stringValue }
+            #expect(ingests == (0..<5).map { "alone-\($0)" })
+        }
+    }
+
     @Test func oneEventShowsIngestThenItsRouteThenItsDelivery() async throws {
         let receiver = try await ScriptedHTTPServer.start()
         defer { Task { await receiver.stop() } }

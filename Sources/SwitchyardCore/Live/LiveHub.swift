@@ -89,6 +89,9 @@ public final class LiveHub: Sendable {
         }
     }
 
+    /// The log sequence up to which `ingest` items were published; nil before the first since watching began.
+    public var ingestPublishedThrough: Int64? { state.withLock { $0.ingestCursor } }
+
     /// Publishes `ingest` items for log events not published yet, in log order. Both the log follower and
     /// the destination workers call it with what they read, so an event's `ingest` item always comes
     /// before its `route` items, whoever reads the log first.

@@ -51,14 +51,31 @@ enum LiveItems {
     ) -> LiveItem {
         var facts = facts([stored])
         facts.destination = destination
-        let value: JSONValue = .object(
-            JSONObject([
-                ("at", .string(at.iso8601)), ("messageId", .string(stored.event.messageId)),
-                ("destination", .string(destination)), ("decision", .string(decision)),
-                ("reason", reason.map(JSONValue.string) ?? .null),
-                ("type", .string(stored.event.type.rawValue)), ("sequence", .number(String(stored.sequence))),
-            ]))
-        return LiveItem(kind: .route, data: value.bytes, facts: facts)
+        // Written directly: one of these per event and destination while someone watches.
+        var writer = JSONWriter(capacity: 200 + stored.event.messageId.utf8.count + destination.utf8.count)
+        writer.raw("{")
+        writer.key("at")
+        writer.string(at.iso8601)
+        writer.comma()
+        writer.key("messageId")
+        writer.string(stored.event.messageId)
+        writer.comma()
+        writer.key("destination")
+        writer.string(destination)
+        writer.comma()
+        writer.key("decision")
+        writer.string(decision)
+        writer.comma()
+        writer.key("reason")
+        writer.optionalString(reason)
+        writer.comma()
+        writer.key("type")
+        writer.string(stored.event.type.rawValue)
+        writer.comma()
+        writer.key("sequence")
+        writer.integer(stored.sequence)
+        writer.raw("}")
+        return LiveItem(kind: .route, data: writer.bytes, facts: facts)
     }
 
     /// `delivery`: one request of an attempt (or, for a destination that sends none, the attempt), with

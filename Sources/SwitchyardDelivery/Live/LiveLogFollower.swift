@@ -11,7 +11,9 @@ import SwitchyardStore
 /// the events after that head as commits come, and the newest activity entries at most every
 /// ``identityInterval``. Destination workers publish `ingest` items of what they read too
 /// (``LiveHub/publishIngest(_:sequence:make:)``), so an event's `ingest` item comes before its routes
-/// whichever reads it first.
+/// whichever reads it first. The follower gives them ``catchUpDelay`` to do so and reads only what none
+/// published by then (no destination takes it, or all are behind): reading every commit a second time
+/// cost ingest a few percent while a subscriber watched.
 public final class LiveLogFollower: Service, Sendable {
     let hub: LiveHub
     let store: any EventStore
@@ -20,11 +22,14 @@ public final class LiveLogFollower: Service, Sendable {
     let logger: Logger
     /// How often activity entries are looked for while watched; erasures do not move the log's head.
     let identityInterval: Duration
+    /// How long after a commit the follower leaves its `ingest` items to the destination workers.
+    let catchUpDelay: Duration
 
     public init(
         hub: LiveHub, store: any EventStore, signal: EventLogSignal, clock: any WallClock, logger: Logger,
-        identityInterval: Duration = .milliseconds(250)
+        identityInterval: Duration = .milliseconds(250), catchUpDelay: Duration = .milliseconds(100)
     ) {
+        self.catchUpDelay = catchUpDelay
         self.hub = hub
         self.store = store
         self.signal = signal
@@ -45,8 +50,13 @@ public final class LiveLogFollower: Service, Sendable {
                 await cancelWhenGracefulShutdownQuietly { await self.signal.wait(beyond: mark, timeout: .milliseconds(200)) }
                 continue
             }
+            if position < mark {
+                await cancelWhenGracefulShutdownQuietly { try? await Task.sleep(for: self.catchUpDelay) }
+                if let published = hub.ingestPublishedThrough { position = max(position, min(published, mark)) }
+            }
             do {
-                while position < signal.head {
+                // Up to the head of before the delay: later commits get their own delay.
+                while position < mark {
                     let events = try await store.events(after: position, limit: 500)
                     guard let last = events.last else { break }
                     hub.publishIngest(events, sequence: \.sequence, make: LiveItems.ingest)
