@@ -64,8 +64,8 @@ def test_one_throttled_device_waits_while_the_others_are_accepted(capture_server
     others = sorted(event["messageId"] for event in first if event["anonymousId"] != THROTTLED)
     assert second_status == 200 and sorted(resent) == others, "the other devices' events are accepted at once"
 
-    # Meanwhile the other devices keep sending. (When these go out is the delivery worker's choice: on
-    # 2026-12-03 it waited out the pause before its next batch, so they followed the retry at ~15 s.)
+    # Meanwhile the other devices keep sending, and their events go out while device-bbbb waits: the
+    # throttled events wait in the replay queue, not in the delivery round.
     later = [track("e-aaaa-3", "device-aaaa"), track("e-cccc-3", "device-cccc")]
     switchyard.send(later)
 
@@ -75,6 +75,9 @@ def test_one_throttled_device_waits_while_the_others_are_accepted(capture_server
         retry_time, retry_status, retried = next(entry for entry in answered[2:] if "e-bbbb-1" in entry[2])
         delivered_later = sorted(i for _, code, ids in answered[2:] if code == 200 for i in ids if i.endswith("-3"))
     assert delivered_later == ["e-aaaa-3", "e-cccc-3"]
+    with lock:
+        later_time = max(at for at, code, ids in answered[2:] if code == 200 for i in ids if i.endswith("-3"))
+    assert later_time < retry_time, "the other devices' later events did not wait for the throttled device"
     throttled_ids = sorted(event["messageId"] for event in first if event["anonymousId"] == THROTTLED)
     assert retry_status == 200 and sorted(retried) == throttled_ids, "only the throttled events are sent again"
     assert retry_time - throttle_time >= 14.5, f"waited {retry_time - throttle_time:.1f} s, Amplitude asks 15 s"
