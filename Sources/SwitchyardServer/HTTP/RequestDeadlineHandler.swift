@@ -232,6 +232,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
                 .requestTimeout, code: "request_timeout",
                 message: "the request head did not arrive within server.timeouts.head; send it in one go", context)
         case .awaitingHead(bytesArrived: false), .idle:
+            // Between pipelined requests with earlier responses still unread (the next request waits in
+            // the socket while writes are blocked), it is the slow reader that is closed.
+            if !context.channel.isWritable { counters.responseUnread.increment() }
             phase = .closing
             context.close(promise: nil)
         case .readingBody:
