@@ -10,7 +10,10 @@ let package = Package(
     name: "switchyard",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "switchyard", targets: ["switchyard"])
+        .executable(name: "switchyard", targets: ["switchyard"]),
+        // For Benchmarks/Micro, which depends on this package by path to time the hot paths.
+        .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
+        .library(name: "SwitchyardStore", targets: ["SwitchyardStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
