@@ -255,13 +255,15 @@ class CaptureServer:
                     vendor=server.vendor, method=self.command, path=parsed.path, raw_query=parsed.query,
                     query=query, headers=headers, raw=raw, text=text, form=form, body=body)
                 status, reply_headers, reply = server._reply(request)
+                # Recorded before answering: a client that sends its next request on the answer must find
+                # this one recorded first (recorded after, a loaded run saw the two in the wrong order).
+                server._record(request)
                 self.send_response(status)
                 for name, value in reply_headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
-                server._record(request)
 
             do_POST = _handle
             do_PUT = _handle
