@@ -25,9 +25,13 @@ END = "<!-- bench:ingest:end -->"
 CONNECTIONS = 32
 OTHER_LOAD_WARN = 0.25      # cores used by other processes during a run before the report flags it
 
-TARGET_RATIO = 0.2          # single-event durable ingest ≥ 0.2× nginx
-TARGET_BATCH_EPS = 150_000  # batch ≥ 150k events/s stored
+TARGET_RATIO = 0.25         # single-event durable ingest ≥ 0.25× nginx (issue 15)
+TARGET_BATCH_RATIO = 1.5    # batch events/s stored ≥ 1.5× nginx's single-request rate (≈ 150k/s here)
+TARGET_IDENTITY_PCT = 10.0  # identity on at most 10 % slower than off
 TARGET_HALF_P99_MS = 10.0   # p99 ack ≤ 10 ms at half the max rate
+TARGET_RSS_MB = 150.0       # peak RSS
+PHASES = ("nginx", "nginx-static", "single", "batch", "single-identity-off", "batch-identity-off",
+          "single-warehouse", "batch-warehouse", "half")
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -231,6 +235,8 @@ def cmd_record(a):
         rec["max_requests"] = int(a.max_requests)
     if a.target_rate:
         rec["target_rate"] = float(a.target_rate)
+    if a.warehouse_rows:
+        rec["warehouse_rows"] = int(a.warehouse_rows)
     if a.log:
         problems = count_log_problems(a.log)
         rec["log_lines"] = len(problems)
@@ -322,7 +328,7 @@ def cmd_render(a):
     recs = load(a.results)
     machine = json.load(open(a.machine))
     fsync = json.load(open(a.fsync))
-    by = {p: [r for r in recs if r["phase"] == p] for p in ("nginx", "nginx-static", "single", "batch", "half")}
+    by = {p: [r for r in recs if r["phase"] == p] for p in PHASES}
     D = {p: [derive(r) for r in rs] for p, rs in by.items()}
 
     nginx_rps = med([d["rps"] for d in D["nginx"]])
@@ -358,9 +364,22 @@ def cmd_render(a):
 
     commit = {p: per_commit(p) for p in ("single", "batch", "half")}
 
+    def stored_eps(phase):
+        return med([d.get("stored_eps") for d in D[phase]])
+
+    batch_ratio = batch_stored / nginx_rps if batch_stored and nginx_rps else None
+    # Identity on against off, same load: how much slower with identity (positive = slower).
+    identity_cost = {}
+    for kind in ("single", "batch"):
+        on, off = stored_eps(kind), stored_eps(kind + "-identity-off")
+        if on and off:
+            identity_cost[kind] = (on, off, (1 - on / off) * 100)
+
     ok_ratio = None if ratio is None else ratio >= TARGET_RATIO
-    ok_batch = None if batch_stored is None else batch_stored >= TARGET_BATCH_EPS
+    ok_batch = None if batch_ratio is None else batch_ratio >= TARGET_BATCH_RATIO
     ok_half = None if half_p99 is None else half_p99 <= TARGET_HALF_P99_MS
+    ok_identity = None if not identity_cost else all(c[2] <= TARGET_IDENTITY_PCT for c in identity_cost.values())
+    ok_rss = None if peak_rss_mb is None else peak_rss_mb <= TARGET_RSS_MB
 
     warnings = []
     noisy = []
@@ -382,7 +401,7 @@ def cmd_render(a):
         return v + " (unreliable: machine busy)" if unreliable and ok is not None else v
     L = []
     L.append(START)
-    L.append("## Ingest (issue: Foundation)")
+    L.append("## Ingest (issues: Foundation; 15, ingest at the machine's ceiling)")
     L.append("")
     L.append("_Written by `scripts/bench`; re-running it replaces this section only._")
     if a.quick:
@@ -411,9 +430,16 @@ def cmd_render(a):
     event_bytes = med([r["wrk"].get("body_bytes") for r in by["single"]]) or 0
     batch_bytes = med([r["wrk"].get("body_bytes") for r in by["batch"]]) or 0
     L.append(f"- **Event**: a {event_bytes:.0f}-byte Segment `track` (analytics-python style), unique `messageId` "
-             f"per event; batch requests carry {machine['batch_size']} of them ({batch_bytes:,.0f} bytes)")
+             f"per event, 10,000 people each keeping one anonymous id (every event carries `userId` and that "
+             f"person's `anonymousId`); batch requests carry {machine['batch_size']} of them ({batch_bytes:,.0f} bytes)")
     L.append(f"- **Gateway config**: SQLite (WAL, `synchronous: full` — a 200 means fsynced), "
-             "`max_pending_events: 200000`, no destinations, `--log-level warning`, a fresh database per run")
+             "`max_pending_events: 200000`, `--log-level warning`, a fresh database per run; identity on "
+             "(the default) and no destination unless the line says otherwise: *identity off* is "
+             "`identity.enabled: false`, *warehouse* adds the default config's warehouse destination "
+             "(`config/switchyard.yaml`: gzipped NDJSON files, `rotate: { max_bytes: 64MiB, max_age: 5m }`) "
+             "delivering while ingesting")
+    if machine.get("phases"):
+        L.append(f"- **Phases**: nginx, nginx-static, {machine['phases'].replace(',', ', ')}")
     L.append(f"- **Command**: `{a.command}`")
     L.append("")
     if unreliable:
@@ -432,19 +458,40 @@ def cmd_render(a):
     L.append(f"| Single-event `/v1/track`, acknowledged | {fmt_int(single_eps)} events/s | | |")
     L.append(f"| Single-event, stored (count in SQLite / duration) | {fmt_int(single_stored)} events/s | | |")
     L.append(f"| Single-event p50 / p99 | {fmt_ms(single_p50)} / {fmt_ms(single_p99)} ms | | |")
-    L.append(f"| Single-event ratio to nginx | {'n/a' if ratio is None else f'{ratio:.3f}×'}"
+    L.append(f"| **Single-event ratio to nginx** | {'n/a' if ratio is None else f'{ratio:.3f}×'}"
              f"{'' if not paired else ' (per round: ' + ', '.join(f'{p:.3f}' for p in paired) + ')'} "
              f"| ≥ {TARGET_RATIO}× | {verdict_of(ok_ratio)} |")
     if ratio_static:
         L.append(f"| Single-event ratio to nginx on wrk's fast path | {ratio_static:.3f}× | | |")
-    L.append(f"| Batch `/v1/batch` × {machine['batch_size']}, stored | {fmt_int(batch_stored)} events/s "
-             f"({fmt_int(batch_rps)} req/s) | ≥ {TARGET_BATCH_EPS:,} events/s | {verdict_of(ok_batch)} |")
+    L.append(f"| **Batch `/v1/batch` × {machine['batch_size']}, stored** | {fmt_int(batch_stored)} events/s "
+             f"({fmt_int(batch_rps)} req/s) = {'n/a' if batch_ratio is None else f'{batch_ratio:.2f}×'} nginx's "
+             f"single-request rate | ≥ {TARGET_BATCH_RATIO}× (≈ {fmt_int(nginx_rps * TARGET_BATCH_RATIO if nginx_rps else None)} events/s) "
+             f"| {verdict_of(ok_batch)} |")
     L.append(f"| Batch p50 / p99 | {fmt_ms(batch_p50)} / {fmt_ms(batch_p99)} ms | | |")
+    for kind, label in (("single", "single-event"), ("batch", "batch")):
+        if kind in identity_cost:
+            on, off, pct = identity_cost[kind]
+            L.append(f"| **Identity on vs off**, {label}, stored | {fmt_int(on)} vs {fmt_int(off)} events/s: "
+                     f"{pct:+.0f} % {'slower' if pct >= 0 else '(faster)'} with identity | ≤ {TARGET_IDENTITY_PCT:g} % slower "
+                     f"| {verdict_of(None if pct is None else pct <= TARGET_IDENTITY_PCT)} |")
+    for kind, label in (("single", "single-event"), ("batch", "batch")):
+        wh = stored_eps(kind + "-warehouse")
+        if wh:
+            rows = med([r.get("warehouse_rows") for r in by[kind + "-warehouse"]])
+            stored = med([r.get("stored") for r in by[kind + "-warehouse"]])
+            ref = ("" if not nginx_rps else
+                   f" = {wh / nginx_rps:.3f}× nginx" if kind == "single" else f" = {wh / nginx_rps:.2f}× nginx's single-request rate")
+            wrote = ("" if rows is None or stored is None else
+                     f"; the warehouse wrote {fmt_int(rows)} `tracks` rows for {fmt_int(stored)} stored (median run)")
+            p99 = med([d["p99_ms"] for d in D[kind + "-warehouse"]])
+            L.append(f"| With the warehouse delivering (default config), {label}, stored | {fmt_int(wh)} events/s{ref}, "
+                     f"p99 {fmt_ms(p99)} ms{wrote} | | |")
     L.append(f"| Half load (paced): offered {fmt_int(half_target)}, achieved {fmt_int(half_rate)} events/s — p50 / p99 "
              f"| {fmt_ms(half_p50)} / {fmt_ms(half_p99)} ms | p99 ≤ {TARGET_HALF_P99_MS:g} ms | {verdict_of(ok_half)} |")
     L.append(f"| Disk: 4 KB write + `fdatasync`, p50 / p99 ({fsync['iterations']} iterations) "
              f"| {fmt_ms(fsync['p50_ms'])} / {fmt_ms(fsync['p99_ms'])} ms (max {fmt_ms(fsync['max_ms'])}) | | |")
-    L.append(f"| Gateway peak RSS (VmHWM, max over runs) | {'n/a' if peak_rss_mb is None else f'{peak_rss_mb:.0f} MiB'} | | |")
+    L.append(f"| Gateway peak RSS (VmHWM, max over runs) | {'n/a' if peak_rss_mb is None else f'{peak_rss_mb:.0f} MiB'} "
+             f"| ≤ {TARGET_RSS_MB:g} MB | {verdict_of(ok_rss)} |")
     mean_parts = []
     cap_parts = []
     for p, label in (("single", "single-event"), ("half", "half load"), ("batch", "batch")):
@@ -456,7 +503,9 @@ def cmd_render(a):
             elif ms:
                 cap_parts.append(f"{label} {ms:.2f} ms = {ms * 1000 / mean:.0f} µs/event → ≤ {mean / ms * 1000:,.0f} events/s")
     cpu_parts = []
-    for p, label in (("nginx", "nginx"), ("single", "single-event"), ("batch", "batch"), ("half", "half load")):
+    for p, label in (("nginx", "nginx"), ("single", "single-event"), ("batch", "batch"),
+                     ("single-warehouse", "single-event + warehouse"), ("batch-warehouse", "batch + warehouse"),
+                     ("half", "half load")):
         srv = med([d.get("server_cores") for d in D[p]])
         wrk = med([d.get("wrk_cores") for d in D[p]])
         if srv is not None:
@@ -481,6 +530,8 @@ def cmd_render(a):
         if not r["phase"].startswith("nginx"):
             w = [x for x in warnings_for(r) if "MISMATCH" in x]
             check = "ok" if not w and r.get("stored") is not None else ("MISMATCH" if w else "n/a")
+            if r.get("warehouse_rows") is not None:
+                check += f"; warehouse {r['warehouse_rows']:,} tracks rows"
         L.append(f"| {r['phase']} | {r['run']} | {fmt_int(d['rps'])} | "
                  f"{fmt_int(d['acked_eps']) if not r['phase'].startswith('nginx') else ''} | "
                  f"{fmt_int(d.get('stored_eps')) if not r['phase'].startswith('nginx') else ''} | "
@@ -502,11 +553,17 @@ def cmd_render(a):
         L.append(f"- Single-event durable ingest: {ratio:.3f}× nginx, target ≥ {TARGET_RATIO}× — "
                  f"{'met' if ok_ratio else 'missed'}.")
     if ok_batch is not None:
-        L.append(f"- Batch: {fmt_int(batch_stored)} events/s stored, target ≥ {TARGET_BATCH_EPS:,} — "
-                 f"{'met' if ok_batch else f'missed ({batch_stored / TARGET_BATCH_EPS:.0%} of the target)'}.")
+        L.append(f"- Batch: {fmt_int(batch_stored)} events/s stored = {batch_ratio:.2f}× nginx's single-request rate, "
+                 f"target ≥ {TARGET_BATCH_RATIO}× — "
+                 f"{'met' if ok_batch else f'missed ({batch_ratio / TARGET_BATCH_RATIO:.0%} of the target)'}.")
+    if ok_identity is not None:
+        L.append("- Identity on vs off: " + "; ".join(f"{k} {c[2]:+.0f} %" for k, c in identity_cost.items())
+                 + f", target ≤ {TARGET_IDENTITY_PCT:g} % slower — {'met' if ok_identity else 'missed'}.")
     if ok_half is not None:
         L.append(f"- p99 acknowledgement at half load: {fmt_ms(half_p99)} ms, target ≤ {TARGET_HALF_P99_MS:g} ms — "
                  f"{'met' if ok_half else 'missed'}.")
+    if ok_rss is not None:
+        L.append(f"- Peak RSS: {peak_rss_mb:.0f} MiB, target ≤ {TARGET_RSS_MB:g} MB — {'met' if ok_rss else 'missed'}.")
     if unreliable:
         L.append("- These verdicts come from a run on a busy machine (see above) and do not count.")
     if noisy:
@@ -571,6 +628,7 @@ def main():
     r.add_argument("--log")
     r.add_argument("--max-requests")
     r.add_argument("--target-rate")
+    r.add_argument("--warehouse-rows")
     h = sub.add_parser("half-load")
     h.add_argument("results")
     pc = sub.add_parser("perf-children")

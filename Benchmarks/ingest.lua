@@ -49,9 +49,14 @@ end
 
 body_bytes = 0  -- global: done() reads it from the thread with thread:get
 
--- A typical server-side Segment track event (analytics-python style), 576 bytes with its messageId.
+-- A typical Segment track event (analytics-python style), about 640 bytes. 10,000 people, each keeping ONE
+-- anonymous id for the whole run: every event carries the person's userId and that person's anonymousId, so
+-- with identity on the first event of a person merges the two and every later one finds them known (the
+-- steady state of a site whose visitors have signed in).
 local function event(n)
-  return '{"type":"track","event":"Order Completed","userId":"user-' .. string.format("%04d", n % 10000) ..
+  local person = n % 10000
+  return '{"type":"track","event":"Order Completed","userId":"user-' .. string.format("%04d", person) ..
+    '","anonymousId":"' .. string.format("a11ce000-0000-4000-8000-%012x", person) ..
     '","messageId":"' .. string.format("%08x-%04x-4000-8000-%012x", run_tag, tid % 0x10000, n) ..
     '","timestamp":"' .. stamp .. '","sentAt":"' .. sent_at ..
     '","properties":{"order_id":"50314b8e9bcf000000000000","total":27.5,"revenue":25.0,"currency":"USD",' ..
