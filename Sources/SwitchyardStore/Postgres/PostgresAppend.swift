@@ -7,10 +7,12 @@ import SwitchyardCore
 /// One append transaction on PostgreSQL: dedupe, identity and the insert. Identity's rules are
 /// `IdentityEngine`'s (SPEC §3); this only loads the facts it asks for and writes its changes.
 ///
-/// Every statement is a network round trip, so the common path is batched: the dedupe claims of the whole
-/// batch are one statement, the identity facts one query, the events (and the persons they create) one
-/// `unnest` insert, and consecutive anonymous merges and activity entries one statement each. The append
-/// lock makes this transaction the only writer, so the facts stay true until it commits.
+/// Every statement is a network round trip, so the common path is batched: the identity locks, the block of
+/// sequences, the dedupe claims of the whole batch and the identity facts are one statement
+/// (`switchyard_append_begin`), the events (and the persons they create) one `unnest` insert, and consecutive
+/// anonymous merges and activity entries one statement each. Other nodes append at the same time; the locks
+/// of the identities this batch touches keep its facts true until it commits (SPEC §8, "Nodes append
+/// concurrently"). Runs in a READ COMMITTED transaction that has not written before.
 final class PostgresAppend {
     let connection: PostgresConnection
     let logger: Logger
@@ -35,46 +37,58 @@ final class PostgresAppend {
     }
 
     func run(_ events: [NewEvent], dedupeWindow: Duration) async throws -> [AppendResult] {
-        try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresSchema.appendLock))", logger)
         // The first event with a (source, messageId) claims it; later ones in the batch are duplicates.
         var firstIndex: [String: Int] = [:]
         for (index, event) in events.enumerated() where firstIndex[event.source + "\u{0}" + event.messageId] == nil {
             firstIndex[event.source + "\u{0}" + event.messageId] = index
         }
         let candidates = firstIndex.values.sorted()
-        let claimedRows = try await connection.rows(
-            PostgresStatements.ClaimDedupe(
+        let engine = IdentityEngine(policy: policy)
+        // Facts (and locks) for every event of the batch, duplicates included: a superset of what the claimed
+        // ones need, known before the claims, so locks, claims and facts are one round trip.
+        let request = engine.factsRequest(for: events)
+        let rows = try await connection.rows(
+            PostgresStatements.BeginAppend(
+                userIds: request.userIds.sorted(), anonymousIds: request.anonymousIds.sorted(),
+                count: Int32(clamping: events.count),
                 sources: candidates.map { events[$0].source }, messageIds: candidates.map { events[$0].messageId },
-                receivedAt: candidates.map { events[$0].receivedAt.milliseconds }, windowMilliseconds: dedupeWindow.milliseconds),
+                receivedAt: candidates.map { events[$0].receivedAt.milliseconds },
+                windowMilliseconds: dedupeWindow.milliseconds),
             logger)
+        var firstSequence: Int64 = 0
         var claimed = Set<Int>()
-        for (source, messageId) in claimedRows {
-            if let index = firstIndex[source + "\u{0}" + messageId] { claimed.insert(index) }
+        var facts = IdentityFacts()
+        for row in rows {
+            switch row.0 {
+            case "q": firstSequence = row.3 ?? 0
+            case "d":
+                if let index = firstIndex[(row.1 ?? "") + "\u{0}" + (row.2 ?? "")] { claimed.insert(index) }
+            default: Self.add(row, to: &facts)
+            }
         }
         guard !claimed.isEmpty else { return events.map { _ in .duplicate } }
+        guard firstSequence > 0 else { throw StoreError(.corrupt, "no sequences were reserved for the append") }
         let claimedIndexes = claimed.sorted()
         let claimedEvents = claimedIndexes.map { events[$0] }
-        let engine = IdentityEngine(policy: policy)
-        let decisions = engine.decide(claimedEvents, facts: try await loadFacts(engine.factsRequest(for: claimedEvents)))
+        let decisions = engine.decide(claimedEvents, facts: facts)
 
         var results = [AppendResult](repeating: .duplicate, count: events.count)
         var sequences = [Int64?](repeating: nil, count: claimedEvents.count)
-        var rows: [(sequence: Int64, event: NewEvent, resolvedUserId: String?)] = []
-        let storedCount = decisions.events.filter { $0 != .suppressed }.count
-        var nextSequence = try await connection.rows(
-            "SELECT nextval('events_seq') FROM generate_series(1, \(storedCount))", logger
-        ).map { try $0.decode(Int64.self) }.makeIterator()
+        var rowsToInsert: [(sequence: Int64, event: NewEvent, resolvedUserId: String?)] = []
+        // The reserved block: one sequence per event of the batch, more than the stored ones ever need.
+        var nextSequence = firstSequence
         for (position, decision) in decisions.events.enumerated() {
             guard case .stored(let resolved) = decision else {
                 results[claimedIndexes[position]] = .suppressed
                 continue
             }
-            guard let sequence = nextSequence.next() else { throw StoreError(.corrupt, "the events sequence ran out") }
+            let sequence = nextSequence
+            nextSequence += 1
             sequences[position] = sequence
-            rows.append((sequence, claimedEvents[position], resolved))
+            rowsToInsert.append((sequence, claimedEvents[position], resolved))
             results[claimedIndexes[position]] = .stored(sequence: sequence)
         }
-        if !rows.isEmpty { _ = try await connection.rows(PostgresStatements.InsertEvents(rows: rows), logger) }
+        if !rowsToInsert.isEmpty { _ = try await connection.rows(PostgresStatements.InsertEvents(rows: rowsToInsert), logger) }
         try await apply(decisions.changes, sequences: sequences)
         changes = decisions.changes
         return results
@@ -82,50 +96,29 @@ final class PostgresAppend {
 
     // MARK: Facts
 
-    /// Everything on record about the requested ids, in one query.
-    func loadFacts(_ request: IdentityFactsRequest) async throws -> IdentityFacts {
-        let userIds = Array(request.userIds)
-        let anonymousIds = Array(request.anonymousIds)
-        let rows = try await connection.rows(
-            """
-            SELECT 's', user_id, NULL::text, NULL::bigint, NULL::bigint, NULL::text
-                FROM suppressions WHERE user_id = ANY(\(userIds)::text[])
-            UNION ALL SELECT 'a', user_id, kept_user_id, NULL, NULL, NULL
-                FROM person_aliases WHERE user_id = ANY(\(userIds)::text[])
-            UNION ALL SELECT 'p', p.user_id, NULL, p.first_seen, (SELECT count(*) FROM identities i WHERE i.user_id = p.user_id), NULL
-                FROM persons p WHERE p.user_id = ANY(\(userIds)::text[])
-                    OR p.user_id IN (SELECT kept_user_id FROM person_aliases WHERE user_id = ANY(\(userIds)::text[]))
-            UNION ALL SELECT 'o', anonymous_id, user_id, merged_at, CASE WHEN contested THEN 1 ELSE 0 END, NULL
-                FROM identities WHERE anonymous_id = ANY(\(anonymousIds)::text[])
-            UNION ALL SELECT 't', anonymous_id, NULL, NULL, NULL, NULL
-                FROM anonymous_traits WHERE anonymous_id = ANY(\(anonymousIds)::text[])
-            UNION ALL SELECT * FROM (
-                SELECT DISTINCT ON (anonymous_id) 'l', anonymous_id, user_id, NULL::bigint, NULL::bigint, kind || ' ' || coalesce(reason, '')
-                FROM activity WHERE anonymous_id = ANY(\(anonymousIds)::text[]) ORDER BY anonymous_id, id DESC) latest
-            """, logger)
-        var facts = IdentityFacts()
-        for row in rows {
-            let (kind, id, other, first, second, text) = try row.decode((String, String, String?, Int64?, Int64?, String?).self)
-            switch kind {
-            case "s": facts.suppressedUserIds.insert(id)
-            case "a": if let other { facts.keptUserIds[id] = other }
-            case "p":
-                facts.persons[id] = PersonFacts(
-                    firstSeen: Timestamp(milliseconds: first ?? 0), anonymousIdCount: Int(clamping: second ?? 0))
-            case "o":
-                if let other {
-                    facts.owners[id] = AnonymousIdOwner(
-                        userId: other, mergedAt: Timestamp(milliseconds: first ?? 0), contested: (second ?? 0) != 0)
-                }
-            case "t": facts.anonymousIdsWithTraits.insert(id)
-            default:
-                let parts = (text ?? "").split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let entryKind = parts.first.flatMap({ ActivityEntry.Kind(rawValue: String($0)) }) else { continue }
-                let reason = parts.count > 1 ? MergeRefusal(rawValue: String(parts[1])) : nil
-                facts.latestEntries[id] = LatestActivity(kind: entryKind, userId: other, reason: reason)
+    /// Adds one facts row of `switchyard_append_begin` (kind, id, other, first, second, text).
+    static func add(_ row: PostgresStatements.BeginAppend.Row, to facts: inout IdentityFacts) {
+        let (kind, id, other, first, second, text) = row
+        guard let id else { return }
+        switch kind {
+        case "s": facts.suppressedUserIds.insert(id)
+        case "a": if let other { facts.keptUserIds[id] = other }
+        case "p":
+            facts.persons[id] = PersonFacts(
+                firstSeen: Timestamp(milliseconds: first ?? 0), anonymousIdCount: Int(clamping: second ?? 0))
+        case "o":
+            if let other {
+                facts.owners[id] = AnonymousIdOwner(
+                    userId: other, mergedAt: Timestamp(milliseconds: first ?? 0), contested: (second ?? 0) != 0)
             }
+        case "t": facts.anonymousIdsWithTraits.insert(id)
+        case "l":
+            let parts = (text ?? "").split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let entryKind = parts.first.flatMap({ ActivityEntry.Kind(rawValue: String($0)) }) else { return }
+            let reason = parts.count > 1 ? MergeRefusal(rawValue: String(parts[1])) : nil
+            facts.latestEntries[id] = LatestActivity(kind: entryKind, userId: other, reason: reason)
+        default: break
         }
-        return facts
     }
 
     // MARK: Changes

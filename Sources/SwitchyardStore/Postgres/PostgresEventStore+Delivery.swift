@@ -1,14 +1,50 @@
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 import SwitchyardCore
 
 extension PostgresEventStore {
+    /// The highest sequence below the horizon (`PostgresSchema.visibleBelowHorizon`): where a reader following
+    /// the log can get to now. Rows above it wait for an older transaction to end; while that lasts longer
+    /// than `HorizonWatch.patience`, `switchyard_postgres_horizon_wait_seconds` says for how long and the log
+    /// names the transaction (delivery to every destination waits for it).
     public func headSequence() async throws(StoreError) -> Int64 {
-        try await connection("reading the log head") { connection, logger in
-            try await connection.rows("SELECT coalesce(max(seq), 0) FROM events", logger).first?.decode(Int64.self) ?? 0
+        let (head, newest) = try await connection("reading the log head") { connection, logger -> (Int64, Int64) in
+            let row = try await connection.rows(
+                """
+                SELECT coalesce((SELECT max(seq) FROM events WHERE \(unescaped: PostgresSchema.visibleBelowHorizon("events"))), 0),
+                    coalesce((SELECT max(seq) FROM events), 0)
+                """, logger
+            ).first
+            return try row?.decode((Int64, Int64).self) ?? (0, 0)
         }
+        let waited = horizonWatch.observe(head: head, newest: newest, at: .now)
+        Gauge(label: "switchyard_postgres_horizon_wait_seconds", factory: traitsDrops.metrics)
+            .record(Double(waited?.components.seconds ?? 0))
+        if let waited, horizonWatch.shouldWarn(at: .now) {
+            let holder = try? await connection("naming the oldest transaction") { connection, logger in
+                try await connection.rows(
+                    """
+                    SELECT pid, coalesce(datname, ''), coalesce(application_name, ''), coalesce(state, ''),
+                        coalesce(extract(epoch FROM now() - xact_start)::bigint, 0)
+                    FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1
+                    """, logger
+                ).first?.decode((Int32, String, String, String, Int64).self)
+            }
+            var metadata: Logger.Metadata = ["switchyard.seconds": "\(waited.components.seconds)"]
+            if let holder = holder ?? nil {
+                metadata["switchyard.pid"] = "\(holder.0)"
+                metadata["switchyard.database"] = "\(holder.1)"
+                metadata["switchyard.application"] = "\(holder.2)"
+                metadata["switchyard.state"] = "\(holder.3)"
+                metadata["switchyard.transaction_seconds"] = "\(holder.4)"
+            }
+            logger.warning(
+                "delivery waits for an old PostgreSQL transaction to end before reading newer events", metadata: metadata)
+        }
+        return head
     }
 
     public func receivedAt(ofFirstEventAfter sequence: Int64) async throws(StoreError) -> Timestamp? {

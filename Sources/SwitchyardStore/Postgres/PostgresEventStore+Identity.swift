@@ -137,9 +137,20 @@ extension PostgresEventStore {
     }
 
     public func erase(_ userId: String, at: Timestamp) async throws(StoreError) -> Int? {
-        try await transaction("erasing a person") { connection, logger in
-            // Appends resolve identity under this lock; erasing under it too keeps their view consistent.
-            try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresSchema.appendLock))", logger)
+        try await identityTransaction("erasing a person") { connection, logger in
+            // The person's identity locks, as an append of its events takes them: an append waiting for them
+            // sees the suppression and stores nothing; one that took them first is erased with the rest.
+            // Every append touching this person locks its kept id, so the ids read here before the locks
+            // (to name them) cannot grow once the locks are held.
+            let named = try await Self.keptUserId(connection, logger, userId)
+            let namedUsers = try await connection.rows(
+                "SELECT user_id FROM person_aliases WHERE kept_user_id = \(named)", logger
+            ).map { try $0.decode(String.self) }
+            let namedAnonymous = try await connection.rows(
+                "SELECT anonymous_id FROM identities WHERE user_id = \(named)", logger
+            ).map { try $0.decode(String.self) }
+            try await connection.run(
+                "SELECT switchyard_lock_identities(\([userId, named] + namedUsers)::text[], \(namedAnonymous)::text[])", logger)
             let kept = try await Self.keptUserId(connection, logger, userId)
             let known = try await !connection.rows("SELECT 1 FROM persons WHERE user_id = \(kept)", logger).isEmpty
             let userIds = [kept]
@@ -184,8 +195,8 @@ extension PostgresEventStore {
     }
 
     public func unsuppress(_ userId: String) async throws(StoreError) -> Bool {
-        try await transaction("lifting a suppression") { connection, logger in
-            try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresSchema.appendLock))", logger)
+        try await identityTransaction("lifting a suppression") { connection, logger in
+            try await connection.run("SELECT switchyard_lock_identities(\([userId])::text[], '{}'::text[])", logger)
             return try await connection.count("DELETE FROM suppressions WHERE user_id = \(userId)", logger) > 0
         }
     }

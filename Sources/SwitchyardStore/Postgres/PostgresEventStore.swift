@@ -10,10 +10,13 @@ import Synchronization
 
 /// The multi-node store: one PostgreSQL database shared by every node (SPEC §8).
 ///
-/// Same contract as `SQLiteEventStore`; what differs is how it stays correct with several writers:
-/// appends take one transaction-level advisory lock (`PostgresSchema.appendLock`), so the log's sequence
-/// order is its commit order and identity merges run one at a time; delivery leases (`claimLease`) give each
-/// destination one sender at a time, fenced in `settle`. A `200` is sent only after `COMMIT` returned.
+/// Same contract as `SQLiteEventStore`; what differs is how it stays correct with several writers (SPEC §8,
+/// "Nodes append concurrently"): appends of all nodes commit at the same time; each locks only the
+/// identities it touches (`switchyard_lock_identities`), so merges are linearizable per identity; each takes
+/// its transaction id and its sequences together, so readers following the log stop at the oldest
+/// transaction still running (`PostgresSchema.visibleBelowHorizon`) and never skip an event that commits
+/// late. Delivery leases (`claimLease`) give each destination one sender at a time, fenced in `settle`.
+/// A `200` is sent only after `COMMIT` returned.
 public final class PostgresEventStore: EventStore {
     let client: PostgresClient
     let runTask: Task<Void, Never>
@@ -30,6 +33,8 @@ public final class PostgresEventStore: EventStore {
     /// The last `diskUsage` reading: group commit asks after every commit, and `pg_database_size` walks the
     /// database's files, so it is measured at most once a second.
     let measuredSize = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
+    /// Whether readers of the log have been waiting long for an old transaction (`headSequence`).
+    let horizonWatch = HorizonWatch()
 
     /// Connects to `url` (`postgres://user:password@host:5432/database?sslmode=…`) and applies migrations.
     /// A database that cannot be reached fails here, at once, with what the server or the network said.
@@ -99,7 +104,7 @@ public final class PostgresEventStore: EventStore {
     public func append(_ events: [NewEvent], dedupeWindow: Duration) async throws(StoreError) -> [AppendResult] {
         guard !events.isEmpty else { return [] }
         let policy = identity
-        let (results, droppedTraits, changes) = try await transaction("appending events") { connection, logger in
+        let (results, droppedTraits, changes) = try await identityTransaction("appending events") { connection, logger in
             let batch = PostgresAppend(connection: connection, logger: logger, policy: policy)
             return (try await batch.run(events, dedupeWindow: dedupeWindow), batch.droppedTraits, batch.changes)
         }
@@ -184,6 +189,36 @@ public final class PostgresEventStore: EventStore {
             try await client.withConnection { connection in
                 try leased(connection)
                 return try await body(connection, logger)
+            }
+        }
+    }
+
+    /// Runs `body` in a READ COMMITTED transaction that takes identity locks (appends, erasures): each
+    /// statement after a lock wait must see what the transaction it waited for committed, whatever the
+    /// database's default isolation. A deadlock PostgreSQL broke (a person merge moved an id while the
+    /// locks were being taken, see `switchyard_lock_identities`) rolled everything back: it is run again.
+    func identityTransaction<T: Sendable>(
+        _ what: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
+    ) async throws(StoreError) -> T {
+        let (client, logger) = (client, logger)
+        return try await leased(what, wait: connectionWait) { leased in
+            try await client.withConnection { connection in
+                try leased(connection)
+                var attempt = 1
+                while true {
+                    try await connection.run("BEGIN ISOLATION LEVEL READ COMMITTED", logger)
+                    do {
+                        let value = try await body(connection, logger)
+                        try await connection.run("COMMIT", logger)
+                        return value
+                    } catch {
+                        try? await connection.run("ROLLBACK", logger)  // the body's error is the one to report
+                        let deadlock = (error as? PSQLError)?.serverInfo?[.sqlState] == PostgresError.Code.deadlockDetected.raw
+                        guard deadlock, attempt < 3 else { throw error }
+                        logger.debug("an append was rolled back to break a deadlock; running it again")
+                        attempt += 1
+                    }
+                }
             }
         }
     }

@@ -40,12 +40,18 @@ enum PostgresSchema {
             merged_anonymous_id TEXT
         """
 
-    /// The advisory lock every append (and erasure) takes for its transaction. Appends on all nodes run one
-    /// after another, so the log's sequence order is its commit order — a destination reading after its
-    /// position can never skip an event that commits later with a smaller sequence — and identity merges are
-    /// linearizable: two racing identifies cannot both take an anonymous id. Each node's group commit keeps
-    /// the lock's cost to one acquisition per commit, not per event.
+    /// Every append, erasure and unsuppression takes this transaction-level advisory lock *shared* before the
+    /// identity locks of the ids it touches (`switchyard_lock_identities`), so they run concurrently; a
+    /// commit touching more than `identityLockLimit` ids takes it *exclusive* instead of one lock per id (the
+    /// server's lock table is shared by every session and sized `max_locks_per_transaction × max_connections`).
+    /// Versions before migration 7 took it exclusive for every append, so during a rolling upgrade old
+    /// nodes still exclude new ones.
     static let appendLock: Int64 = 0x5357_5943_4841_5050  // "SWYCHAPP"
+    /// Held for the few microseconds in which an append takes its transaction id and its block of sequences
+    /// (`switchyard_append_begin`), so that the log's sequence order is its transaction-id order.
+    static let sequenceLock: Int64 = 0x5357_5943_5345_5153  // "SWYCSEQS"
+    /// Above this many ids, a commit locks the whole log (`appendLock` exclusive) rather than each id.
+    static let identityLockLimit = 1024
     /// Held while migrating.
     static let migrationLock: Int64 = 0x5357_5943_4D49_4752  // "SWYCMIGR"
 
@@ -162,7 +168,166 @@ enum PostgresSchema {
                 "ALTER TABLE replay_queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
             ]
         ),
+        (
+            7,
+            [
+                // SPEC §8 rev. 2026-12-03 "Nodes append concurrently". Each event records the transaction that
+                // stored it; readers stop at the oldest transaction still running (`visibleBelowHorizon`).
+                // Rows stored before this version get 0: their transactions ended long ago.
+                "ALTER TABLE events ADD COLUMN xid xid8 NOT NULL DEFAULT '0'",
+                "ALTER TABLE events ALTER COLUMN xid SET DEFAULT pg_current_xact_id()",
+                lockIdentitiesFunction,
+                appendBeginFunction,
+            ]
+        ),
     ]
+
+    /// The condition a row of `events` aliased `table` must meet to be read by anyone following the log by
+    /// sequence: its transaction id is below the horizon — the oldest append of this database still running
+    /// when the statement's snapshot was taken (or, with none, the next transaction id). Appends take their
+    /// transaction id and their sequences together (`appendBeginFunction`), so sequence order is
+    /// transaction-id order and the rows below the horizon are a prefix of the log that no later commit can
+    /// add to. Rows above it (committed or not) wait: a reader never moves past a sequence whose transaction
+    /// may still commit.
+    ///
+    /// The running transactions are the snapshot's (`pg_snapshot_xip`), so they match what the statement
+    /// sees. Of them, only transactions known *not* to be appends are left out: a live session with that
+    /// transaction id holding no `appendLock` in this database (every append takes it before its id). Any
+    /// other — an append, one that ended since the snapshot, a prepared transaction, a session the role
+    /// may not see — holds the horizon back, which only delays readers. So a long transaction of another
+    /// application, or of another database of the server, does not hold up delivery; a long append or erasure
+    /// does.
+    static func visibleBelowHorizon(_ table: String) -> String {
+        "\(table).xid < (\(horizon))"
+    }
+
+    /// The horizon (`visibleBelowHorizon`), an `xid8`.
+    static let horizon = """
+        SELECT coalesce(
+            (SELECT x FROM pg_snapshot_xip(pg_current_snapshot()) x
+                WHERE (x::text::bigint % 4294967296)::text::xid NOT IN (
+                    SELECT a.backend_xid FROM pg_stat_activity a
+                    WHERE a.backend_xid IS NOT NULL AND a.pid NOT IN (
+                        SELECT l.pid FROM pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.pid IS NOT NULL
+                            AND l.classid = \(UInt32(truncatingIfNeeded: appendLock >> 32))
+                            AND l.objid = \(UInt32(truncatingIfNeeded: appendLock))
+                            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))
+                ORDER BY x LIMIT 1),
+            pg_snapshot_xmax(pg_current_snapshot()))
+        """
+
+    /// `switchyard_lock_identities(user_ids, anonymous_ids)`: takes the transaction-level advisory locks of
+    /// the identities a transaction touches, so merges are linearizable per identity, not per cluster.
+    ///
+    /// The keys: a 64-bit hash (`hashtextextended`, computed by the one server every node talks to, so nodes
+    /// cannot disagree) of each user id, each anonymous id, the id each user id is kept under
+    /// (`person_aliases`) and the person each anonymous id merged into (`identities`) — a person merge
+    /// rewrites those, and it holds both persons' locks. They are taken in ascending order, so two commits
+    /// cannot deadlock on them. The kept ids and owners are read before the locks are held; they are read
+    /// again afterwards, and when a person merge moved one meanwhile its lock is taken too (out of order, so
+    /// PostgreSQL may then report a deadlock, which the append retries). Past `identityLockLimit` keys the
+    /// whole log is locked instead (`appendLock` exclusive). Must run in a READ COMMITTED transaction: each
+    /// statement here sees what the transactions it waited for committed.
+    static let lockIdentitiesFunction = """
+        CREATE OR REPLACE FUNCTION switchyard_lock_identities(p_user_ids text[], p_anonymous_ids text[])
+        RETURNS void LANGUAGE plpgsql AS $$
+        DECLARE
+            wanted bigint[];
+            held bigint[] := '{}';
+            k bigint;
+        BEGIN
+            LOOP
+                SELECT coalesce(array_agg(DISTINCT key ORDER BY key), '{}') INTO wanted FROM (
+                    SELECT hashtextextended('u' || u, 0) AS key FROM unnest(p_user_ids) u
+                    UNION ALL SELECT hashtextextended('a' || a, 0) FROM unnest(p_anonymous_ids) a
+                    UNION ALL SELECT hashtextextended('u' || kept_user_id, 0) FROM person_aliases
+                        WHERE user_id = ANY(p_user_ids)
+                    UNION ALL SELECT hashtextextended('u' || user_id, 0) FROM identities
+                        WHERE anonymous_id = ANY(p_anonymous_ids)) keys;
+                IF cardinality(held) = 0 THEN
+                    IF cardinality(wanted) > \(identityLockLimit) THEN
+                        PERFORM pg_advisory_xact_lock(\(appendLock));
+                        RETURN;
+                    END IF;
+                    PERFORM pg_advisory_xact_lock_shared(\(appendLock));
+                ELSIF wanted <@ held THEN
+                    RETURN;
+                END IF;
+                FOREACH k IN ARRAY wanted LOOP
+                    IF NOT k = ANY(held) THEN
+                        PERFORM pg_advisory_xact_lock(k);
+                    END IF;
+                END LOOP;
+                held := wanted || held;
+            END LOOP;
+        END $$
+        """
+
+    /// `switchyard_append_begin(...)`: the first statement of an append, in one round trip. In order:
+    /// 1. the identity locks (`switchyard_lock_identities`);
+    /// 2. the transaction's id and `p_count` consecutive sequences, under `sequenceLock` held only for that
+    ///    (taken in a subtransaction that is then rolled back, which releases the lock and keeps the id and
+    ///    the sequences: neither is transactional). Any two appends take their ids and their sequences in the
+    ///    same order, which makes the horizon (`visibleBelowHorizon`) a position in the log. The transaction
+    ///    must not have written before (its id would be older than its sequences);
+    /// 3. the dedupe claims, sorted, so two commits claiming the same keys wait in the same order;
+    /// 4. the identity facts of the ids, as `PostgresAppend.add(_:to:)` reads them.
+    /// Rows: `q` (first sequence, transaction id), `d` (a claimed key: source, message id), then the facts.
+    static let appendBeginFunction = """
+        CREATE OR REPLACE FUNCTION switchyard_append_begin(
+            p_user_ids text[], p_anonymous_ids text[], p_count integer,
+            p_sources text[], p_message_ids text[], p_received_at bigint[], p_window bigint)
+        RETURNS TABLE (r_kind text, r_id text, r_other text, r_first bigint, r_second bigint, r_note text)
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            first_seq bigint := 0;
+            tx xid8;
+        BEGIN
+            IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+                RAISE EXCEPTION 'switchyard_append_begin must be the first write of its transaction';
+            END IF;
+            PERFORM switchyard_lock_identities(p_user_ids, p_anonymous_ids);
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(sequenceLock));
+                tx := pg_current_xact_id();
+                IF p_count > 0 THEN
+                    first_seq := nextval('events_seq');
+                    IF p_count > 1 THEN
+                        PERFORM setval('events_seq', first_seq + p_count - 1);
+                    END IF;
+                END IF;
+                RAISE SQLSTATE 'SY001';
+            EXCEPTION WHEN SQLSTATE 'SY001' THEN
+                NULL;
+            END;
+            RETURN QUERY SELECT 'q'::text, NULL::text, NULL::text, first_seq, tx::text::bigint, NULL::text;
+            RETURN QUERY WITH claimed AS (
+                INSERT INTO dedupe AS d (source, message_id, received_at)
+                SELECT s, m, r FROM unnest(p_sources, p_message_ids, p_received_at) AS t(s, m, r) ORDER BY s, m
+                ON CONFLICT (source, message_id) DO UPDATE SET received_at = excluded.received_at
+                WHERE d.received_at < excluded.received_at - p_window
+                RETURNING d.source, d.message_id)
+            SELECT 'd'::text, c.source, c.message_id, NULL::bigint, NULL::bigint, NULL::text FROM claimed c;
+            RETURN QUERY
+            SELECT 's'::text, s.user_id, NULL::text, NULL::bigint, NULL::bigint, NULL::text
+                FROM suppressions s WHERE s.user_id = ANY(p_user_ids)
+            UNION ALL SELECT 'a', pa.user_id, pa.kept_user_id, NULL, NULL, NULL
+                FROM person_aliases pa WHERE pa.user_id = ANY(p_user_ids)
+            UNION ALL SELECT 'p', p.user_id, NULL, p.first_seen,
+                    (SELECT count(*) FROM identities i WHERE i.user_id = p.user_id), NULL
+                FROM persons p WHERE p.user_id = ANY(p_user_ids)
+                    OR p.user_id IN (SELECT pa.kept_user_id FROM person_aliases pa WHERE pa.user_id = ANY(p_user_ids))
+            UNION ALL SELECT 'o', i.anonymous_id, i.user_id, i.merged_at, CASE WHEN i.contested THEN 1 ELSE 0 END, NULL
+                FROM identities i WHERE i.anonymous_id = ANY(p_anonymous_ids)
+            UNION ALL SELECT 't', t.anonymous_id, NULL, NULL, NULL, NULL
+                FROM anonymous_traits t WHERE t.anonymous_id = ANY(p_anonymous_ids)
+            UNION ALL SELECT * FROM (
+                SELECT DISTINCT ON (a.anonymous_id) 'l'::text, a.anonymous_id, a.user_id, NULL::bigint, NULL::bigint,
+                    a.kind || ' ' || coalesce(a.reason, '')
+                FROM activity a WHERE a.anonymous_id = ANY(p_anonymous_ids) ORDER BY a.anonymous_id, a.id DESC) latest;
+        END $$
+        """
 
     /// Milliseconds since 1970 by the database's clock: leases compare times of several nodes, so one clock
     /// decides.

@@ -5,24 +5,26 @@ import SwitchyardCore
 /// The statements on the hot paths — every group commit, every delivery round — as named prepared
 /// statements: PostgresNIO prepares each once per connection and afterwards only binds and executes.
 enum PostgresStatements {
-    /// Claims the batch's dedupe keys; returns those that were new (or outside the window).
-    struct ClaimDedupe: PostgresPreparedStatement {
-        static let sql = """
-            INSERT INTO dedupe (source, message_id, received_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::int8[])
-            ON CONFLICT (source, message_id) DO UPDATE SET received_at = excluded.received_at
-            WHERE dedupe.received_at < excluded.received_at - $4::int8
-            RETURNING source, message_id
-            """
-        typealias Row = (String, String)
+    /// The first statement of an append (`PostgresSchema.appendBeginFunction`): identity locks, the
+    /// transaction id and a block of sequences, the dedupe claims and the identity facts, in one round trip.
+    struct BeginAppend: PostgresPreparedStatement {
+        static let sql = "SELECT * FROM switchyard_append_begin($1, $2, $3, $4, $5, $6, $7)"
+        typealias Row = (String, String?, String?, Int64?, Int64?, String?)
 
+        var userIds: [String]
+        var anonymousIds: [String]
+        /// Sequences to reserve: one per event of the batch (duplicates and suppressed ones leave gaps).
+        var count: Int32
         var sources: [String]
         var messageIds: [String]
         var receivedAt: [Int64]
         var windowMilliseconds: Int64
 
         func makeBindings() -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 4)
+            var bindings = PostgresBindings(capacity: 7)
+            bindings.append(userIds)
+            bindings.append(anonymousIds)
+            bindings.append(count)
             bindings.append(sources)
             bindings.append(messageIds)
             bindings.append(receivedAt)
@@ -67,11 +69,14 @@ enum PostgresStatements {
         func decodeRow(_ row: PostgresRow) throws -> Row {}
     }
 
-    /// The log after a position: what every delivery round reads.
+    /// The log after a position: what every delivery round reads. Only the rows below the horizon: the page
+    /// is cut at the first row whose transaction may still be running or whose predecessors may still
+    /// commit (they are a prefix of the page, as sequence order is transaction-id order).
     struct EventsAfter: PostgresPreparedStatement {
         static let sql = """
             SELECT \(PostgresSchema.eventColumns), \(PostgresSchema.anonymousIdUnlinked("events"))
-            FROM events WHERE seq > $1 ORDER BY seq LIMIT $2
+            FROM (SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) events
+            WHERE \(PostgresSchema.visibleBelowHorizon("events")) ORDER BY seq
             """
         typealias Row = StoredEvent
 
