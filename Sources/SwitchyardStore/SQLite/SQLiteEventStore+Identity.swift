@@ -120,6 +120,7 @@ extension SQLiteEventStore {
 
     public func erase(_ userId: String, at: Timestamp) async throws(StoreError) -> Int? {
         try await write("erasing a person") { db in
+            self.forgetIdentityFacts()  // identity records change outside the engine
             let kept = try String.fetchOne(db, sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?", arguments: [userId]) ?? userId
             let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM persons WHERE user_id = ?", arguments: [kept]) ?? false
             let userIds = [kept] + (try String.fetchAll(db, sql: "SELECT user_id FROM person_aliases WHERE kept_user_id = ?", arguments: [kept]))
@@ -180,6 +181,7 @@ extension SQLiteEventStore {
 
     public func unsuppress(_ userId: String) async throws(StoreError) -> Bool {
         try await write("lifting a suppression") { db in
+            self.forgetIdentityFacts()  // identity records change outside the engine
             try db.execute(sql: "DELETE FROM suppressions WHERE user_id = ?", arguments: [userId])
             return db.changesCount > 0
         }
@@ -220,6 +222,7 @@ extension SQLiteEventStore {
         // Traits kept for an anonymous id that never merged go with the last of its events (the identify that
         // sent them is one, purged after anonymous_ttl): a visitor who never signs up leaves nothing behind.
         try await write("purging traits of anonymous ids without events") { db in
+            self.forgetIdentityFacts()  // identity records change outside the engine
             try db.execute(
                 sql: """
                     DELETE FROM anonymous_traits
@@ -231,6 +234,7 @@ extension SQLiteEventStore {
         // erasures stay, bounded by the identities they record.
         while true {
             let removed = try await write("purging merge refusals") { db in
+            self.forgetIdentityFacts()  // identity records change outside the engine
                 try db.execute(
                     sql: """
                         DELETE FROM activity WHERE id IN (

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SwitchyardCore
+import Synchronization
 
 /// The embedded store: one SQLite database in WAL mode (SPEC §8).
 ///
@@ -22,6 +23,16 @@ public final class SQLiteEventStore: EventStore {
     let identity: IdentityPolicy
     /// Where trait keys dropped by `identity.max_traits` are counted and logged.
     let traitsDrops: IdentityTraitsDrops
+    /// Identity facts kept across appends; touched only on the writer's queue (inside `pool.write`).
+    let factsCache: Mutex<WriterCache>
+
+    /// What the writer keeps between transactions.
+    struct WriterCache {
+        var facts: IdentityFactsCache
+        /// `PRAGMA data_version` after the writer's last transaction: it changes when another connection (another
+        /// process sharing the file) commits, and then nothing cached can be trusted.
+        var dataVersion: Int?
+    }
 
     public init(
         path: String, synchronous: Synchronous = .full, identity: IdentityPolicy = IdentityPolicy(),
@@ -30,6 +41,7 @@ public final class SQLiteEventStore: EventStore {
         self.path = path
         self.identity = identity
         self.traitsDrops = traitsDrops
+        factsCache = Mutex(WriterCache(facts: IdentityFactsCache(), dataVersion: nil))
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
@@ -78,7 +90,8 @@ public final class SQLiteEventStore: EventStore {
                 let engine = IdentityEngine(policy: policy)
                 let claimedEvents = claimed.map(\.event)
                 var identity = SQLiteIdentity(db, policy: policy)
-                let decisions = engine.decide(claimedEvents, facts: try identity.loadFacts(engine.factsRequest(for: claimedEvents)))
+                let request = engine.factsRequest(for: claimedEvents)
+                let decisions = engine.decide(claimedEvents, facts: try self.identityFacts(request, identity: identity, db: db))
                 var sequences: [Int64?] = []
                 sequences.reserveCapacity(claimed.count)
                 for ((index, event), decision) in zip(claimed, decisions.events) {
@@ -108,6 +121,7 @@ public final class SQLiteEventStore: EventStore {
                     results[index] = .stored(sequence: db.lastInsertedRowID)
                 }
                 try identity.apply(decisions.changes, sequences: sequences)
+                self.rememberFacts(decisions, for: request, db: db)
                 return (results, identity.droppedTraits, decisions.changes)
             }
             traitsDrops.record(droppedTraits, limits: policy.traitsLimits)  // once committed
