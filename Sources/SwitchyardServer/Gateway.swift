@@ -82,7 +82,7 @@ public struct Gateway: Sendable {
         router.add(middleware: CORSPolicyMiddleware(origins: config.server.corsOrigins))
         IngestController(
             parser: parser, sources: sources, committer: committer, clock: clock, shutdownGate: gate,
-            metrics: GatewayMetrics(factory: factory)
+            metrics: GatewayMetrics(factory: factory, sources: config.sources.map(\.name))
         ).addRoutes(to: router)
         OperationsController(store: store, registry: registry, access: access).addRoutes(to: router)
         try AnalyticsScriptController().addRoutes(to: router)

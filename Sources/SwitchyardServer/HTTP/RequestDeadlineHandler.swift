@@ -63,7 +63,13 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var nextHeadStarted = false
     /// This handler answered the connection itself; the route's late writes are refused.
     private var answeredByLimit = false
-    private var deadline: Scheduled<Void>?
+    /// When the running deadline expires; nil when none runs.
+    private var deadline: NIODeadline?
+    /// The one timer of the connection and when it fires. Moving the deadline later leaves it be (when
+    /// it fires it looks at the deadline and waits again); only an earlier deadline reschedules it. A
+    /// request re-arms three times, which would otherwise be three timers made and cancelled.
+    private var timer: Scheduled<Void>?
+    private var timerFiresAt: NIODeadline = .distantFuture
     private var lingerEnd: Scheduled<Void>?
     /// Full closes asked for by later handlers while lingering; completed by the final close.
     private var heldCloses: [EventLoopPromise<Void>] = []
@@ -85,6 +91,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerRemoved(context: ChannelHandlerContext) {
         disarm()
+        cancelTimer()
         lingerEnd?.cancel()
         self.context = nil
     }
@@ -97,6 +104,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelInactive(context: ChannelHandlerContext) {
         phase = .closing
         disarm()
+        cancelTimer()
         lingerEnd?.cancel()
         lingerEnd = nil
         for promise in heldCloses { promise.succeed() }
@@ -212,16 +220,33 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Deadlines
 
     private func arm(_ timeout: TimeAmount, _ context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            deadline = nil
-            expired(context)
-        }
+        let at = NIODeadline.now() + timeout
+        deadline = at
+        if timer == nil || at < timerFiresAt { schedule(at: at, context) }
     }
 
     private func disarm() {
-        deadline?.cancel()
         deadline = nil
+    }
+
+    private func schedule(at: NIODeadline, _ context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerFiresAt = at
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
+            timer = nil
+            guard let deadline else { return }
+            if deadline <= .now() {
+                self.deadline = nil
+                expired(context)
+            } else {
+                schedule(at: deadline, context)
+            }
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
     }
 
     private func expired(_ context: ChannelHandlerContext) {

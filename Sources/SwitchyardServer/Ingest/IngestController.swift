@@ -69,7 +69,10 @@ struct IngestController: Sendable {
         // A key in the header is checked before the body is read, so unknown senders cost nothing.
         var source: IngestSources.Source?
         if let header = request.headers[.authorization] {
-            guard let key = Self.basicUsername(header), let found = sources.source(writeKey: key) else {
+            guard
+                let found = sources.source(basicHeader: header)
+                    ?? Self.basicUsername(header).flatMap({ sources.source(writeKey: $0) })
+            else {
                 throw GatewayError.unauthorized
             }
             source = found
@@ -139,7 +142,7 @@ struct IngestController: Sendable {
         metrics.stored(events, results: results)
 
         if parsed.rejected.isEmpty {
-            return Response.json(Array(#"{"success":true}"#.utf8))
+            return Response(status: .ok, headers: Self.jsonHeaders, body: ResponseBody(byteBuffer: Self.success))
         }
         var writer = JSONWriter()
         // `success` is true whenever the status is 200: the valid events are stored (SPEC §2).
@@ -152,6 +155,10 @@ struct IngestController: Sendable {
         writer.raw("}")
         return Response.json(writer.bytes)
     }
+
+    /// The answer to nearly every request, made once.
+    static let success = ByteBuffer(string: #"{"success":true}"#)
+    static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     /// Collects the body within `server.limits.max_request_size`, decompressing gzip; the limit applies to
     /// the decompressed size, so a gzip bomb is refused after `max_request_size` bytes of output.

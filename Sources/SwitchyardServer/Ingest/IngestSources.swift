@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import SwitchyardCore
 
@@ -17,18 +18,27 @@ final class IngestSources: Sendable {
     }
 
     let byWriteKey: [String: Source]
+    /// Each source by the `Authorization` header SDKs send for it, `Basic base64(writeKey + ":")`: a
+    /// header that is exactly that is found without decoding it. Any other spelling is decoded.
+    let byBasicHeader: [String: Source]
     let start = ContinuousClock.now
 
     init(_ sources: [(name: String, writeKey: String, rateLimit: Double?)]) {
         var byWriteKey: [String: Source] = [:]
+        var byBasicHeader: [String: Source] = [:]
         for source in sources {
-            byWriteKey[source.writeKey] = Source(
-                name: source.name, limiter: source.rateLimit.map { TokenBucket(eventsPerSecond: $0) })
+            let found = Source(name: source.name, limiter: source.rateLimit.map { TokenBucket(eventsPerSecond: $0) })
+            byWriteKey[source.writeKey] = found
+            byBasicHeader["Basic " + Data((source.writeKey + ":").utf8).base64EncodedString()] = found
         }
         self.byWriteKey = byWriteKey
+        self.byBasicHeader = byBasicHeader
     }
 
     func source(writeKey: String) -> Source? { byWriteKey[writeKey] }
+
+    /// The source of a usual `Authorization: Basic …` header; nil means: decode it (``IngestController/basicUsername(_:)``).
+    func source(basicHeader: String) -> Source? { byBasicHeader[basicHeader] }
 
     /// nil when the source may send `count` events now; else how long to wait.
     func admit(_ source: Source, count: Int) -> Duration? {
