@@ -244,6 +244,14 @@ def cmd_record(a):
     print(json.dumps(rec))
 
 
+def cmd_cpu_per_request(a):
+    """Median gateway CPU per request of a phase, in µs (server CPU seconds / requests of each run)."""
+    recs = [r for r in load(a.results) if r["phase"] == a.phase and r.get("cpu")]
+    values = [r["cpu"]["server_s"] / r["wrk"]["requests"] * 1e6 for r in recs if r["wrk"]["requests"]]
+    if values:
+        print(f"{statistics.median(values):.1f}")
+
+
 def cmd_half_load(a):
     recs = [r for r in load(a.results) if r["phase"] == "single"]
     rate = med([derive(r)["acked_eps"] for r in recs])
@@ -304,6 +312,73 @@ def cmd_perf_children(a):
     for name in rows:
         children, self_pct = best[name]
         print(f"{children:6.1f}% {self_pct:5.1f}%  {name[:130]}")
+
+
+# Where a sample's CPU went: walking its call chain from the innermost frame out, the first frame that
+# belongs to one of these parts (by module or name, in `swift demangle` output without --simplified)
+# decides. So a malloc or swift_retain counts for the part that called it, and the event loop or the task
+# at the root of every chain only takes what nothing closer claimed. Within one frame the first match in
+# this order wins (specific names before their module).
+BREAKDOWN = [
+    ("commit: group committer, store append, identity, SQLite", r"GroupCommitter|SwitchyardStore\.|GRDB\.|sqlite3"),
+    ("delivery: destination workers", r"SwitchyardDelivery\.|SwitchyardDestinations\."),
+    ("parse + normalise: JSONScanner, IngestParser", r"SwitchyardCore\."),
+    ("metrics: Prometheus handles, histograms", r"Prometheus\.|CoreMetrics\.|GatewayMetrics"),
+    ("connection limits: RequestDeadlineHandler", r"RequestDeadlineHandler|RequestBytesObserver|OpenConnections"),
+    ("ingest handler, rest: auth, body, response", r"SwitchyardServer\."),
+    ("Hummingbird: router, middleware, request/response", r"Hummingbird\.|HummingbirdCore\.|HTTPTypes\.|NIOHTTPTypes"),
+    ("HTTP/1 codec: llhttp, encoder", r"llhttp|NIOHTTP1\."),
+    ("async channel bridge: NIOAsyncChannel in/out", r"NIOAsync|AsyncChannel"),
+    ("socket read/write: NIO channel, kernel TCP", r"BaseSocketChannel|BaseStreamSocketChannel|PendingStreamWrites|Socket\.|tcp_|sock_|__sys_sendmsg|__sys_recvmsg|ksys_read|ksys_write|do_writev|vfs_read|vfs_write"),
+    ("kernel: thread wake-ups, sleeps, switches", r"epoll_wait|futex|__schedule|schedule_hrtimeout|finish_task_switch|eventfd|try_to_wake_up|pthread_cond|nanosleep"),
+    ("Swift concurrency runtime: jobs, executors, continuations", r"swift_task|swift_job|swift::(AsyncTask|runJob|Task|StackAllocator|runtime::SwiftTLS|Job)|withStatusRecordLock|swift_continuation|_Concurrency\."),
+    ("NIO event loop: tasks, timers, selector", r"NIOPosix\.|NIOCore\."),
+]
+
+
+def cmd_perf_breakdown(a):
+    """% of samples per part (BREAKDOWN) from demangled `perf script` text, and µs per request when given."""
+    cats = [(name, re.compile(pat)) for name, pat in BREAKDOWN]
+    counts = {name: 0 for name, _ in cats}
+    counts["other"] = 0
+    total = 0
+    frames = []
+
+    def classify():
+        for frame in frames:  # innermost first, as perf script prints them
+            for name, rx in cats:
+                if rx.search(frame):
+                    return name
+        return "other"
+
+    def flush():
+        nonlocal total
+        if frames:
+            total += 1
+            counts[classify()] += 1
+            frames.clear()
+
+    with open(a.file, errors="replace") as f:
+        for line in f:
+            if not line.strip():
+                flush()
+            elif line.startswith((" ", "\t")):
+                frames.append(line.strip())
+            else:
+                flush()
+    flush()
+    if not total:
+        print("no samples")
+        return
+    per = a.cpu_us_per_request
+    print(f"{'share':>6}  {'µs/req':>7}  part" if per else f"{'share':>6}  part")
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        share = n / total
+        if per:
+            print(f"{share * 100:5.1f}%  {share * per:7.1f}  {name}")
+        else:
+            print(f"{share * 100:5.1f}%  {name}")
+    print(f"({total} samples" + (f"; {per:.0f} µs of gateway CPU per request in all)" if per else ")"))
 
 
 def cmd_check(a):
@@ -634,6 +709,12 @@ def main():
     pc = sub.add_parser("perf-children")
     pc.add_argument("file")
     pc.add_argument("limit", type=int, nargs="?", default=20)
+    cp = sub.add_parser("cpu-per-request")
+    cp.add_argument("results")
+    cp.add_argument("phase")
+    pb = sub.add_parser("perf-breakdown")
+    pb.add_argument("file")
+    pb.add_argument("--cpu-us-per-request", type=float)
     c = sub.add_parser("check")
     c.add_argument("results")
     d = sub.add_parser("render")
@@ -647,7 +728,8 @@ def main():
     d.add_argument("--no-write", action="store_true")
     a = p.parse_args()
     {"record": cmd_record, "half-load": cmd_half_load, "check": cmd_check, "render": cmd_render,
-     "perf-children": cmd_perf_children}[a.cmd](a)
+     "perf-children": cmd_perf_children, "perf-breakdown": cmd_perf_breakdown,
+     "cpu-per-request": cmd_cpu_per_request}[a.cmd](a)
 
 
 if __name__ == "__main__":
