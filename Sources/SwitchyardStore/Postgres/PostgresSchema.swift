@@ -220,6 +220,9 @@ enum PostgresSchema {
     /// `switchyard_lock_identities(user_ids, anonymous_ids)`: takes the transaction-level advisory locks of
     /// the identities a transaction touches, so merges are linearizable per identity, not per cluster.
     ///
+    /// Each statement is planned for its arrays (`force_custom_plan`), as a statement sent by the client
+    /// would be: the plan PL/pgSQL would otherwise keep for any array cost PostgreSQL 2.5× the CPU per event.
+    ///
     /// The keys: a 64-bit hash (`hashtextextended`, computed by the one server every node talks to, so nodes
     /// cannot disagree) of each user id, each anonymous id, the id each user id is kept under
     /// (`person_aliases`) and the person each anonymous id merged into (`identities`) — a person merge
@@ -231,35 +234,33 @@ enum PostgresSchema {
     /// statement here sees what the transactions it waited for committed.
     static let lockIdentitiesFunction = """
         CREATE OR REPLACE FUNCTION switchyard_lock_identities(p_user_ids text[], p_anonymous_ids text[])
-        RETURNS void LANGUAGE plpgsql AS $$
+        RETURNS void LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
         DECLARE
-            wanted bigint[];
+            missing bigint[];
             held bigint[] := '{}';
-            k bigint;
         BEGIN
-            LOOP
-                SELECT coalesce(array_agg(DISTINCT key ORDER BY key), '{}') INTO wanted FROM (
-                    SELECT hashtextextended('u' || u, 0) AS key FROM unnest(p_user_ids) u
-                    UNION ALL SELECT hashtextextended('a' || a, 0) FROM unnest(p_anonymous_ids) a
-                    UNION ALL SELECT hashtextextended('u' || kept_user_id, 0) FROM person_aliases
+            SELECT coalesce(array_agg(key ORDER BY key), '{}') INTO missing FROM (
+                SELECT hashtextextended('u' || u, 0) AS key FROM unnest(p_user_ids) u
+                UNION SELECT hashtextextended('a' || a, 0) FROM unnest(p_anonymous_ids) a
+                UNION SELECT hashtextextended('u' || kept_user_id, 0) FROM person_aliases WHERE user_id = ANY(p_user_ids)
+                UNION SELECT hashtextextended('u' || user_id, 0) FROM identities WHERE anonymous_id = ANY(p_anonymous_ids)
+            ) keys;
+            IF cardinality(missing) > \(identityLockLimit) THEN
+                PERFORM pg_advisory_xact_lock(\(appendLock));
+                RETURN;
+            END IF;
+            PERFORM pg_advisory_xact_lock_shared(\(appendLock));
+            WHILE cardinality(missing) > 0 LOOP
+                -- In the array's (ascending) order: a function scan of unnest keeps it.
+                PERFORM pg_advisory_xact_lock(k) FROM unnest(missing) k;
+                held := held || missing;
+                -- Kept ids and owners again, now that the locks are held: a person merge may have moved one.
+                SELECT coalesce(array_agg(key ORDER BY key), '{}') INTO missing FROM (
+                    SELECT hashtextextended('u' || kept_user_id, 0) AS key FROM person_aliases
                         WHERE user_id = ANY(p_user_ids)
-                    UNION ALL SELECT hashtextextended('u' || user_id, 0) FROM identities
-                        WHERE anonymous_id = ANY(p_anonymous_ids)) keys;
-                IF cardinality(held) = 0 THEN
-                    IF cardinality(wanted) > \(identityLockLimit) THEN
-                        PERFORM pg_advisory_xact_lock(\(appendLock));
-                        RETURN;
-                    END IF;
-                    PERFORM pg_advisory_xact_lock_shared(\(appendLock));
-                ELSIF wanted <@ held THEN
-                    RETURN;
-                END IF;
-                FOREACH k IN ARRAY wanted LOOP
-                    IF NOT k = ANY(held) THEN
-                        PERFORM pg_advisory_xact_lock(k);
-                    END IF;
-                END LOOP;
-                held := wanted || held;
+                    UNION SELECT hashtextextended('u' || user_id, 0) FROM identities
+                        WHERE anonymous_id = ANY(p_anonymous_ids)
+                    EXCEPT SELECT unnest(held)) keys;
             END LOOP;
         END $$
         """
@@ -279,7 +280,7 @@ enum PostgresSchema {
             p_user_ids text[], p_anonymous_ids text[], p_count integer,
             p_sources text[], p_message_ids text[], p_received_at bigint[], p_window bigint)
         RETURNS TABLE (r_kind text, r_id text, r_other text, r_first bigint, r_second bigint, r_note text)
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
         DECLARE
             first_seq bigint := 0;
             tx xid8;
@@ -316,8 +317,9 @@ enum PostgresSchema {
                 FROM person_aliases pa WHERE pa.user_id = ANY(p_user_ids)
             UNION ALL SELECT 'p', p.user_id, NULL, p.first_seen,
                     (SELECT count(*) FROM identities i WHERE i.user_id = p.user_id), NULL
-                FROM persons p WHERE p.user_id = ANY(p_user_ids)
-                    OR p.user_id IN (SELECT pa.kept_user_id FROM person_aliases pa WHERE pa.user_id = ANY(p_user_ids))
+                FROM persons p WHERE p.user_id IN (
+                    SELECT unnest(p_user_ids)
+                    UNION SELECT pa.kept_user_id FROM person_aliases pa WHERE pa.user_id = ANY(p_user_ids))
             UNION ALL SELECT 'o', i.anonymous_id, i.user_id, i.merged_at, CASE WHEN i.contested THEN 1 ELSE 0 END, NULL
                 FROM identities i WHERE i.anonymous_id = ANY(p_anonymous_ids)
             UNION ALL SELECT 't', t.anonymous_id, NULL, NULL, NULL, NULL
