@@ -35,6 +35,8 @@ public final class PostgresEventStore: EventStore {
     let measuredSize = Mutex<(at: ContinuousClock.Instant, bytes: Int64)?>(nil)
     /// Whether readers of the log have been waiting long for an old transaction (`headSequence`).
     let horizonWatch = HorizonWatch()
+    /// How long `events(after:limit:)` waits for an append of another node that holds the horizon.
+    let horizonWait: Duration = .milliseconds(200)
 
     /// Connects to `url` (`postgres://user:password@host:5432/database?sslmode=…`) and applies migrations.
     /// A database that cannot be reached fails here, at once, with what the server or the network said.
@@ -113,9 +115,18 @@ public final class PostgresEventStore: EventStore {
         return results
     }
 
+    /// Events below the horizon (`PostgresSchema.visibleBelowHorizon`). When there are none yet only because
+    /// an append of another node is still running, waits up to `horizonWait` for it to end and reads once
+    /// more: a delivery worker woken by this node's commit would otherwise read nothing again and again
+    /// until the older append commits.
     public func events(after sequence: Int64, limit: Int) async throws(StoreError) -> [StoredEvent] {
-        try await connection("reading events") { connection, logger in
-            try await connection.rows(PostgresStatements.EventsAfter(sequence: sequence, limit: Int64(limit)), logger)
+        let wait = Int32(clamping: horizonWait.milliseconds)
+        return try await connection("reading events") { connection, logger in
+            let statement = PostgresStatements.EventsAfter(sequence: sequence, limit: Int64(limit))
+            let events = try await connection.rows(statement, logger)
+            guard events.isEmpty, limit > 0 else { return events }
+            try await connection.run("SELECT switchyard_await_horizon(\(sequence), \(wait))", logger)
+            return try await connection.rows(statement, logger)
         }
     }
 

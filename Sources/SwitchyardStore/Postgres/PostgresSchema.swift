@@ -178,6 +178,7 @@ enum PostgresSchema {
                 "ALTER TABLE events ALTER COLUMN xid SET DEFAULT pg_current_xact_id()",
                 lockIdentitiesFunction,
                 appendBeginFunction,
+                awaitHorizonFunction,
             ]
         ),
     ]
@@ -265,6 +266,38 @@ enum PostgresSchema {
         END $$
         """
 
+    /// The advisory-lock class (two-key form, a key space of its own) of the lock each append holds on its
+    /// own transaction id, from its sequences to its end.
+    static let runningAppendClass: Int32 = 0x5357_5952  // "SWYR"
+
+    /// The second key of that lock for the `xid8` expression `xid`: its low 32 bits, as an `integer`.
+    static func xidKey(_ xid: String) -> String {
+        "((\(xid)::text::bigint % 4294967296) - 2147483648)::integer"
+    }
+
+    /// `switchyard_await_horizon(after, timeout_ms)`: when the first event after `after` is above the horizon
+    /// — a reader would get nothing until an older append ends — waits up to `timeout_ms` for the append at
+    /// the horizon to end, on the lock it holds on its transaction id, so a reader does not poll in a loop
+    /// while another node commits. Returns at once otherwise.
+    static let awaitHorizonFunction = """
+        CREATE OR REPLACE FUNCTION switchyard_await_horizon(p_after bigint, p_timeout_ms integer)
+        RETURNS void LANGUAGE plpgsql AS $$
+        DECLARE
+            h xid8;
+        BEGIN
+            SELECT (\(horizon)) INTO h;
+            IF coalesce((SELECT e.xid < h FROM events e WHERE e.seq > p_after ORDER BY e.seq LIMIT 1), true) THEN
+                RETURN;
+            END IF;
+            PERFORM set_config('lock_timeout', p_timeout_ms || 'ms', true);
+            BEGIN
+                PERFORM pg_advisory_xact_lock_shared(\(runningAppendClass), \(xidKey("h")));
+            EXCEPTION WHEN lock_not_available THEN
+                NULL;
+            END;
+        END $$
+        """
+
     /// `switchyard_append_begin(...)`: the first statement of an append, in one round trip. In order:
     /// 1. the identity locks (`switchyard_lock_identities`);
     /// 2. the transaction's id and `p_count` consecutive sequences, under `sequenceLock` held only for that
@@ -274,6 +307,7 @@ enum PostgresSchema {
     ///    must not have written before (its id would be older than its sequences);
     /// 3. the dedupe claims, sorted, so two commits claiming the same keys wait in the same order;
     /// 4. the identity facts of the ids, as `PostgresAppend.add(_:to:)` reads them.
+    /// From its sequences on, it holds a lock on its own transaction id (`runningAppendClass`).
     /// Rows: `q` (first sequence, transaction id), `d` (a claimed key: source, message id), then the facts.
     static let appendBeginFunction = """
         CREATE OR REPLACE FUNCTION switchyard_append_begin(
@@ -302,6 +336,8 @@ enum PostgresSchema {
             EXCEPTION WHEN SQLSTATE 'SY001' THEN
                 NULL;
             END;
+            -- Held until this transaction ends: a reader stopped at its id waits on it (`switchyard_await_horizon`).
+            PERFORM pg_advisory_xact_lock(\(runningAppendClass), \(xidKey("tx")));
             RETURN QUERY SELECT 'q'::text, NULL::text, NULL::text, first_seq, tx::text::bigint, NULL::text;
             RETURN QUERY WITH claimed AS (
                 INSERT INTO dedupe AS d (source, message_id, received_at)
