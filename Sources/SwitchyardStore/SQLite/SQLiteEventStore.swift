@@ -23,6 +23,8 @@ public final class SQLiteEventStore: EventStore {
     let identity: IdentityPolicy
     /// Where trait keys dropped by `identity.max_traits` are counted and logged.
     let traitsDrops: IdentityTraitsDrops
+    /// Checkpoints the WAL off the commit path.
+    let checkpointer: WALCheckpointer
     /// Identity facts kept across appends; touched only on the writer's queue (inside `pool.write`).
     let factsCache: Mutex<WriterCache>
 
@@ -45,6 +47,7 @@ public final class SQLiteEventStore: EventStore {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerFallbackPages)")
         }
         configuration.busyMode = .timeout(10)
         configuration.maximumReaderCount = 4
@@ -55,6 +58,7 @@ public final class SQLiteEventStore: EventStore {
             }
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteSchema.migrator.migrate(pool)
+            checkpointer = try WALCheckpointer(path: path, synchronous: synchronous.rawValue)
         } catch {
             throw StoreError(.unavailable, "cannot open the SQLite database at \(path): \(error)")
         }
@@ -124,6 +128,7 @@ public final class SQLiteEventStore: EventStore {
                 self.rememberFacts(decisions, for: request, db: db)
                 return (results, identity.droppedTraits, decisions.changes)
             }
+            checkpointer.noteCommit()
             traitsDrops.record(droppedTraits, limits: policy.traitsLimits)  // once committed
             IdentityMetrics(factory: traitsDrops.metrics).record(changes)
             return results
@@ -215,6 +220,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func close() async throws(StoreError) {
         do {
+            try checkpointer.stop()
             try pool.close()
         } catch {
             throw StoreError(.unavailable, "closing \(path) failed: \(error)")
