@@ -106,7 +106,18 @@ extension SQLiteEventStore {
             let kept = try String.fetchOne(db, sql: "SELECT kept_user_id FROM person_aliases WHERE user_id = ?", arguments: [userId]) ?? userId
             return ("resolved_user_id = ?", [kept], "(user_id = ? OR merged_user_id = ?)", [kept, kept])
         case .anonymousId(let anonymousId):
-            return ("anonymous_id = ?", [anonymousId], "anonymous_id = ?", [anonymousId])
+            // `events_anonymous` holds only unresolved events. The id's resolved events belong to its owner or, where a
+            // merge was refused, to the user that event carried — each such pair is in the activity log — so they
+            // are found through `events_resolved`.
+            let events = """
+                seq IN (
+                    SELECT seq FROM events WHERE anonymous_id = ? AND resolved_user_id IS NULL
+                    UNION ALL
+                    SELECT seq FROM events WHERE anonymous_id = ? AND resolved_user_id IN (
+                        SELECT user_id FROM identities WHERE anonymous_id = ?
+                        UNION SELECT user_id FROM activity WHERE anonymous_id = ? AND user_id IS NOT NULL))
+                """
+            return (events, [anonymousId, anonymousId, anonymousId, anonymousId], "anonymous_id = ?", [anonymousId])
         }
     }
 
@@ -226,7 +237,8 @@ extension SQLiteEventStore {
             try db.execute(
                 sql: """
                     DELETE FROM anonymous_traits
-                    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.anonymous_id = anonymous_traits.anonymous_id)
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM events e WHERE e.anonymous_id = anonymous_traits.anonymous_id AND e.resolved_user_id IS NULL)
                     """)
         }
         // Refusal entries are written per refused event (a shared device, a placeholder id, senders of random

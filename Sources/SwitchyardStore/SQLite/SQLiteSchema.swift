@@ -204,6 +204,17 @@ enum SQLiteSchema {
                     ALTER TABLE replay_queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("9-anonymous-index-of-anonymous-events") { db in
+            // Issue 15: every insert paid for this index, yet its readers — a merge attaching the anonymous id's
+            // events, erasure, the traits purge — only look for events not yet resolved to a person. Identified
+            // traffic (most of a signed-in app's) now skips it; a visitor's activity finds its resolved events
+            // through its person (`activityFilters`).
+            try db.execute(
+                sql: """
+                    DROP INDEX events_anonymous;
+                    CREATE INDEX events_anonymous ON events (anonymous_id, seq) WHERE resolved_user_id IS NULL;
+                    """)
+        }
         return migrator
     }
 }
