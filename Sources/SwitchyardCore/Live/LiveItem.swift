@@ -2,25 +2,53 @@
 /// `data:` and the facts the filters of `GET /api/live` match on.
 ///
 /// Items are built only while someone watches (``LiveHub/isObserved``) and are shared, not copied,
-/// between the replay buffer and every subscriber's buffer (`data` is a copy-on-write array).
+/// between the replay buffer and every subscriber's buffer. The JSON and the facts of the items published
+/// per event (`ingest`, and `route` per destination) are made only when a subscriber reads the item or a
+/// filter asks (``LiveItemContent``): a stalled subscriber drops them unread, and watching costs ingest
+/// what was measured as ~8 % of its CPU when each was encoded up front (`BENCHMARKS.md`, live view).
 public struct LiveItem: Sendable {
     /// The SSE `event:` name.
     public enum Kind: String, Sendable, CaseIterable {
         case ingest, route, delivery, identity, gap
     }
 
+    enum Content: Sendable {
+        case built(data: [UInt8], facts: LiveFacts)
+        case deferred(any LiveItemContent)
+    }
+
     /// Assigned by the hub: 1, 2, 3… in publication order within one gateway process.
     public var id: UInt64
     public var kind: Kind
-    /// One JSON object, the SSE `data:`.
-    public var data: [UInt8]
-    public var facts: LiveFacts
+    let content: Content
 
     public init(id: UInt64 = 0, kind: Kind, data: [UInt8], facts: LiveFacts = LiveFacts()) {
         self.id = id
         self.kind = kind
-        self.data = data
-        self.facts = facts
+        content = .built(data: data, facts: facts)
+    }
+
+    /// An item whose JSON and facts are made from `content` when asked for. `content` must hold only what it
+    /// needs, and nothing large: up to the replay buffer's and every subscriber's capacity of items are kept.
+    public init(id: UInt64 = 0, kind: Kind, content: any LiveItemContent) {
+        self.id = id
+        self.kind = kind
+        self.content = .deferred(content)
+    }
+
+    /// One JSON object, the SSE `data:`.
+    public var data: [UInt8] {
+        switch content {
+        case .built(let data, _): data
+        case .deferred(let content): content.data
+        }
+    }
+
+    public var facts: LiveFacts {
+        switch content {
+        case .built(_, let facts): facts
+        case .deferred(let content): content.facts
+        }
     }
 
     /// The `gap` item a subscriber gets where `missed` items were skipped; it carries the id of the last
@@ -54,4 +82,10 @@ public struct LiveFacts: Sendable, Equatable {
         self.eventNames = eventNames
         self.users = users
     }
+}
+
+/// What a deferred ``LiveItem`` is made from.
+public protocol LiveItemContent: Sendable {
+    var data: [UInt8] { get }
+    var facts: LiveFacts { get }
 }

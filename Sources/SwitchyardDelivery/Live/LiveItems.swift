@@ -5,77 +5,104 @@ import SwitchyardStore
 /// Builds the live view's items (SPEC §6 "Live view"): the JSON of each kind and the facts filters use.
 /// Called only while the hub is watched.
 enum LiveItems {
-    /// `ingest`: the stored event, as destinations get it, and who it is about.
+    /// `ingest`: the stored event, as destinations get it, and who it is about. Made when read.
     static func ingest(_ stored: StoredEvent) -> LiveItem {
-        let event = stored.event
-        var writer = JSONWriter(capacity: event.body.count + 300)
-        writer.raw("{")
-        writer.key("at")
-        writer.string(event.receivedAt.iso8601)
-        writer.raw(",")
-        writer.key("source")
-        writer.string(event.source)
-        writer.raw(",")
-        writer.key("sequence")
-        writer.integer(stored.sequence)
-        writer.raw(",")
-        writer.key("messageId")
-        writer.string(event.messageId)
-        writer.raw(",")
-        writer.key("type")
-        writer.string(event.type.rawValue)
-        if let name = event.eventName {
-            writer.raw(",")
-            writer.key(event.type == .track ? "event" : "name")
-            writer.string(name)
-        }
-        writer.raw(",")
-        writer.key("userId")
-        writer.optionalString(event.userId)
-        writer.raw(",")
-        writer.key("anonymousId")
-        writer.optionalString(event.anonymousId)
-        writer.raw(",")
-        writer.key("resolvedUserId")
-        writer.optionalString(stored.resolvedUserId)
-        writer.raw(",")
-        writer.key("message")
-        writer.raw(event.body)
-        writer.raw("}")
-        return LiveItem(kind: .ingest, data: writer.bytes, facts: facts([stored]))
+        LiveItem(kind: .ingest, content: IngestContent(stored: stored))
     }
 
-    /// `route`: what one destination decided for one event.
+    struct IngestContent: LiveItemContent {
+        let stored: StoredEvent
+
+        var data: [UInt8] {
+            let event = stored.event
+            var writer = JSONWriter(capacity: event.body.count + 300)
+            writer.raw("{")
+            writer.key("at")
+            writer.string(event.receivedAt.iso8601)
+            writer.raw(",")
+            writer.key("source")
+            writer.string(event.source)
+            writer.raw(",")
+            writer.key("sequence")
+            writer.integer(stored.sequence)
+            writer.raw(",")
+            writer.key("messageId")
+            writer.string(event.messageId)
+            writer.raw(",")
+            writer.key("type")
+            writer.string(event.type.rawValue)
+            if let name = event.eventName {
+                writer.raw(",")
+                writer.key(event.type == .track ? "event" : "name")
+                writer.string(name)
+            }
+            writer.raw(",")
+            writer.key("userId")
+            writer.optionalString(event.userId)
+            writer.raw(",")
+            writer.key("anonymousId")
+            writer.optionalString(event.anonymousId)
+            writer.raw(",")
+            writer.key("resolvedUserId")
+            writer.optionalString(stored.resolvedUserId)
+            writer.raw(",")
+            writer.key("message")
+            writer.raw(event.body)
+            writer.raw("}")
+            return writer.bytes
+        }
+
+        var facts: LiveFacts { LiveItems.facts([stored]) }
+    }
+
+    /// `route`: what one destination decided for one event. Made when read: one per event and destination.
     static func route(
         _ stored: StoredEvent, destination: String, decision: String, reason: String?, at: Timestamp
     ) -> LiveItem {
-        var facts = facts([stored])
-        facts.destination = destination
-        // Written directly: one of these per event and destination while someone watches.
-        var writer = JSONWriter(capacity: 200 + stored.event.messageId.utf8.count + destination.utf8.count)
-        writer.raw("{")
-        writer.key("at")
-        writer.string(at.iso8601)
-        writer.comma()
-        writer.key("messageId")
-        writer.string(stored.event.messageId)
-        writer.comma()
-        writer.key("destination")
-        writer.string(destination)
-        writer.comma()
-        writer.key("decision")
-        writer.string(decision)
-        writer.comma()
-        writer.key("reason")
-        writer.optionalString(reason)
-        writer.comma()
-        writer.key("type")
-        writer.string(stored.event.type.rawValue)
-        writer.comma()
-        writer.key("sequence")
-        writer.integer(stored.sequence)
-        writer.raw("}")
-        return LiveItem(kind: .route, data: writer.bytes, facts: facts)
+        LiveItem(
+            kind: .route,
+            content: RouteContent(stored: stored, destination: destination, decision: decision, reason: reason, at: at))
+    }
+
+    struct RouteContent: LiveItemContent {
+        let stored: StoredEvent
+        let destination: String
+        let decision: String
+        let reason: String?
+        let at: Timestamp
+
+        var data: [UInt8] {
+            var writer = JSONWriter(capacity: 200 + stored.event.messageId.utf8.count + destination.utf8.count)
+            writer.raw("{")
+            writer.key("at")
+            writer.string(at.iso8601)
+            writer.comma()
+            writer.key("messageId")
+            writer.string(stored.event.messageId)
+            writer.comma()
+            writer.key("destination")
+            writer.string(destination)
+            writer.comma()
+            writer.key("decision")
+            writer.string(decision)
+            writer.comma()
+            writer.key("reason")
+            writer.optionalString(reason)
+            writer.comma()
+            writer.key("type")
+            writer.string(stored.event.type.rawValue)
+            writer.comma()
+            writer.key("sequence")
+            writer.integer(stored.sequence)
+            writer.raw("}")
+            return writer.bytes
+        }
+
+        var facts: LiveFacts {
+            var facts = LiveItems.facts([stored])
+            facts.destination = destination
+            return facts
+        }
     }
 
     /// `delivery`: one request of an attempt (or, for a destination that sends none, the attempt), with

@@ -84,10 +84,11 @@ struct LiveStream: Sendable {
     /// stored message keeps the sender's formatting inside objects), so each line becomes its own
     /// `data:` line, which clients join with a newline: still the same JSON.
     static func message(_ item: LiveItem) -> [UInt8] {
+        let data = item.data  // made here for a deferred item
         var out: [UInt8] = []
-        out.reserveCapacity(item.data.count + 64)
+        out.reserveCapacity(data.count + 64)
         out += Array("id: \(item.id)\nevent: \(item.kind.rawValue)\n".utf8)
-        for line in item.data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             out += Array("data: ".utf8)
             out += line.filter { $0 != UInt8(ascii: "\r") }
             out.append(UInt8(ascii: "\n"))
