@@ -7,7 +7,8 @@
 /// `removeAll()` on a person merge (it rewrites other ids' owners and aliases), an erasure, a lifted suppression,
 /// a purge of activity or kept traits, a rolled-back commit, and whenever another process may have written.
 ///
-/// Bounded: past `capacity` ids the whole cache is dropped; refilling costs one load per id.
+/// Bounded: past `capacity` ids (default 100,000, ~15 MB) the whole cache is dropped; refilling costs one
+/// load per id.
 public struct IdentityFactsCache: Sendable {
     struct User: Sendable {
         var suppressed: Bool
@@ -26,7 +27,7 @@ public struct IdentityFactsCache: Sendable {
     var anonymous: [String: Anonymous] = [:]
     public let capacity: Int
 
-    public init(capacity: Int = 200_000) {
+    public init(capacity: Int = 100_000) {
         self.capacity = max(0, capacity)
     }
 
