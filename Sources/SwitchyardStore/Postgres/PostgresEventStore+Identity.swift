@@ -226,13 +226,14 @@ extension PostgresEventStore {
         // user ids): they go with the events of their time, or the log would grow without bound. Merges and
         // erasures stay, bounded by the identities they record.
         let refusalCutoff = (now - identifiedTTL).milliseconds
-        // Traits kept for an anonymous id that never merged go with the last of its events (the identify that
-        // sent them is one, purged after anonymous_ttl): a visitor who never signs up leaves nothing behind.
+        // Traits kept for an anonymous id that never merged go with the last of its anonymous events (the
+        // identify that sent them is one, purged after anonymous_ttl): a visitor who never signs up leaves
+        // nothing behind. Its events resolved to someone (a refused merge) are that person's, not the visitor's.
         _ = try await connection("purging traits of anonymous ids without events") { connection, logger in
             try await connection.count(
                 """
                 DELETE FROM anonymous_traits t
-                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.anonymous_id = t.anonymous_id)
+                WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.anonymous_id = t.anonymous_id AND e.resolved_user_id IS NULL)
                 """, logger)
         }
         while true {

@@ -230,8 +230,9 @@ extension SQLiteEventStore {
             report.identifiedEvents += removed
             if removed < chunk { break }
         }
-        // Traits kept for an anonymous id that never merged go with the last of its events (the identify that
-        // sent them is one, purged after anonymous_ttl): a visitor who never signs up leaves nothing behind.
+        // Traits kept for an anonymous id that never merged go with the last of its anonymous events (the
+        // identify that sent them is one, purged after anonymous_ttl): a visitor who never signs up leaves
+        // nothing behind. Its events resolved to someone (a refused merge) are that person's, not the visitor's.
         try await write("purging traits of anonymous ids without events") { db in
             self.forgetIdentityFacts()  // identity records change outside the engine
             try db.execute(
