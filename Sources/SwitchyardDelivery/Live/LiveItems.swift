@@ -153,14 +153,16 @@ enum LiveItems {
 
     static func facts(_ events: [StoredEvent]) -> LiveFacts {
         var facts = LiveFacts()
+        // Sets beside the ordered lists: a delivery item covers a whole batch (hundreds of events and people),
+        // and `contains` on the lists made that quadratic.
+        var sources = Set<String>(), names = Set<String>(), users = Set<String>()
         for stored in events {
             let event = stored.event
-            if !facts.sources.contains(event.source) { facts.sources.append(event.source) }
+            if sources.insert(event.source).inserted { facts.sources.append(event.source) }
             if !facts.types.contains(event.type) { facts.types.append(event.type) }
-            if let name = event.eventName, !facts.eventNames.contains(name) { facts.eventNames.append(name) }
-            for user in [event.userId, event.anonymousId, stored.resolvedUserId].compactMap({ $0 })
-            where !facts.users.contains(user) {
-                facts.users.append(user)
+            if let name = event.eventName, names.insert(name).inserted { facts.eventNames.append(name) }
+            for user in [event.userId, event.anonymousId, stored.resolvedUserId] {
+                if let user, users.insert(user).inserted { facts.users.append(user) }
             }
         }
         return facts
