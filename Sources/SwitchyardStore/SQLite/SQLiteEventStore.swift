@@ -220,7 +220,7 @@ public final class SQLiteEventStore: EventStore {
 
     public func close() async throws(StoreError) {
         do {
-            try checkpointer.stop()
+            try await checkpointer.stop()
             try pool.close()
         } catch {
             throw StoreError(.unavailable, "closing \(path) failed: \(error)")

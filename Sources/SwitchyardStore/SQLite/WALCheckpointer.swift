@@ -20,7 +20,7 @@ final class WALCheckpointer: Sendable {
     let interval: DispatchTimeInterval
     let dirty = Atomic<Bool>(false)
 
-    init(path: String, synchronous: String, interval: Duration = .milliseconds(100)) throws {
+    init(path: String, synchronous: String, interval: DispatchTimeInterval = .milliseconds(100)) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -28,7 +28,7 @@ final class WALCheckpointer: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
         connection = Mutex(try DatabaseQueue(path: path, configuration: configuration))
-        self.interval = .milliseconds(Int(interval.components.seconds) * 1000 + Int(interval.components.attoseconds / 1_000_000_000_000_000))
+        self.interval = interval
         scheduleNext()
     }
 
@@ -60,11 +60,18 @@ final class WALCheckpointer: Sendable {
         }
     }
 
-    func stop() throws {
-        try queue.sync {
-            try connection.withLock { connection in
-                try connection?.close()
-                connection = nil
+    /// Waits for a running checkpoint, then closes the connection. Awaited, not blocking: a checkpoint can
+    /// take a while on a slow disk, and a blocked thread of Swift's small cooperative pool stalls every task.
+    func stop() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        try self.connection.withLock { connection in
+                            try connection?.close()
+                            connection = nil
+                        }
+                    })
             }
         }
     }
