@@ -241,10 +241,11 @@ struct RoundPlanner: Sendable {
             return routes.filter { $0.0.sequence > shown }
         }
         let now = clock.now()
-        for (stored, routing) in fresh {
-            let (decision, reason) = routing.shown
-            hub.publish(LiveItems.route(stored, destination: name, decision: decision, reason: reason, at: now))
-        }
+        hub.publish(
+            fresh.map { stored, routing in
+                let (decision, reason) = routing.shown
+                return LiveItems.route(stored, destination: name, decision: decision, reason: reason, at: now)
+            })
     }
 
     /// Cuts events into batches of at most `max_events` and `max_bytes` (a single larger event goes alone).

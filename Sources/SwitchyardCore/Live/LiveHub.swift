@@ -65,6 +65,12 @@ public final class LiveHub: Sendable {
 
     /// Publishes a built item (its `id` is assigned here).
     public func publish(_ item: LiveItem) {
+        publish(CollectionOfOne(item))
+    }
+
+    /// Publishes built items in order under one lock (a round's route items: one per event).
+    public func publish(_ items: some Collection<LiveItem>) {
+        guard !items.isEmpty else { return }
         state.withLock { state in
             if state.closed { return }
             if state.subscribers.isEmpty, let left = state.lastLeft, ContinuousClock.now - left >= linger {
@@ -74,17 +80,18 @@ public final class LiveHub: Sendable {
                 state.ingestCursor = nil
                 return
             }
-            var item = item
-            item.id = state.nextId
-            state.nextId += 1
-            if state.ring.count < replayCapacity {
-                state.ring.append(item)
-            } else {
-                state.ring[state.ringStart] = item
-                state.ringStart = (state.ringStart + 1) % replayCapacity
-            }
-            for subscriber in state.subscribers.values where subscriber.filter.matches(item) {
-                subscriber.offer(item)
+            for var item in items {
+                item.id = state.nextId
+                state.nextId += 1
+                if state.ring.count < replayCapacity {
+                    state.ring.append(item)
+                } else {
+                    state.ring[state.ringStart] = item
+                    state.ringStart = (state.ringStart + 1) % replayCapacity
+                }
+                for subscriber in state.subscribers.values where subscriber.filter.matches(item) {
+                    subscriber.offer(item)
+                }
             }
         }
     }
@@ -109,7 +116,7 @@ public final class LiveHub: Sendable {
         guard let cursor else { return }
         let fresh = events.filter { sequence($0) > cursor }
         // Built outside the lock; another caller with later events waits on the cursor, not on this.
-        for event in fresh { publish(make(event)) }
+        publish(fresh.map(make))
     }
 
     /// Starts a subscription. `lastEventId` is the `Last-Event-ID` of a reconnecting client: the items
