@@ -26,7 +26,7 @@ public enum ProcessRun {
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
-        try process.run()
+        try ProcessLaunch.run(process)
         let writer = stdin.fileHandleForWriting
         Thread.detachNewThread {
             if let input { writer.write(input) }

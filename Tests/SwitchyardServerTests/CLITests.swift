@@ -161,7 +161,7 @@ struct CLITests {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }  // sqlite3 missing: .ci/run installs it
+        guard (try? ProcessLaunch.run(process)) != nil else { return -1 }  // sqlite3 missing: .ci/run installs it
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1

@@ -68,7 +68,7 @@ final class ChildGateway: Sendable {
             }
             portContinuation.finish()
         }
-        try process.run()
+        try ProcessLaunch.run(process)
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else {
             let output = lines.withLock { $0.joined(separator: "\n") }

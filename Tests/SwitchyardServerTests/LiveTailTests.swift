@@ -1,3 +1,4 @@
+import SwitchyardTesting
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -41,7 +42,7 @@ struct LiveTailTests {
         }
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
         return (process, output)
     }
 
@@ -84,7 +85,7 @@ struct LiveTailTests {
             process.arguments = ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", "wrong-token"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try ProcessLaunch.run(process)
             try await waitUntil { !process.isRunning }
             #expect(process.terminationStatus == 2)
         }

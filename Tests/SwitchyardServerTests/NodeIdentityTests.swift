@@ -1,3 +1,4 @@
+import SwitchyardTesting
 import Foundation
 import SwitchyardServer
 import Testing
@@ -7,7 +8,7 @@ struct NodeIdentityTests {
     @Test func aNodeOfThisHostWhoseProcessEndedIsDefunct() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/true")
-        try process.run()
+        try ProcessLaunch.run(process)
         process.waitUntilExit()
         let host = NodeIdentity.current.split(separator: "-").dropLast().joined(separator: "-")
         #expect(NodeIdentity.isDefunct("\(host)-\(process.processIdentifier)"))

@@ -1,3 +1,4 @@
+import SwitchyardTesting
 import Foundation
 import Testing
 
@@ -121,7 +122,7 @@ struct ProductionUnitTests {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output
         process.standardError = output
-        try process.run()
+        try ProcessLaunch.run(process)
         defer {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
@@ -161,7 +162,7 @@ struct ProductionUnitTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.run()
+        try ProcessLaunch.run(process)
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
