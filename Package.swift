@@ -32,10 +32,14 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // Already built for SwiftNIO; the live view's buffers are deques.
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // Pure domain: events, JSON on raw bytes, validation, enrichment, config values. No I/O.
-        .target(name: "SwitchyardCore", swiftSettings: swiftSettings),
+        .target(
+            name: "SwitchyardCore", dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings),
         // The YAML config file: parsing, ${VAR} interpolation, validation with key paths and lines.
         .target(
             name: "SwitchyardConfig",

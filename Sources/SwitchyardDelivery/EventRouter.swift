@@ -105,16 +105,36 @@ struct EventRouter: Sendable {
 
 extension EventRouter.Routing {
     /// The decision and its reason as the live view and the preview show them.
+    var shown: (decision: String, reason: String?) { shownRoute.shown }
+
+    /// The decision alone, without the event: what a `route` item keeps until it is read.
+    var shownRoute: ShownRoute {
+        switch self {
+        case .deliver(let event, _) where event.mergeOnly: .mergeOnly
+        case .deliver: .queued
+        case .skip(.switchedOff(let why)): .switchedOff(why)
+        case .skip(.filtered(let why)): .filtered(why)
+        case .skip(.accepted): .filtered(nil)
+        case .hold: .held
+        case .drop: .dropped
+        }
+    }
+}
+
+/// A destination's decision for one event, as a `route` item shows it.
+enum ShownRoute: Sendable {
+    case queued, mergeOnly, held, dropped
+    case switchedOff(String)
+    case filtered(String?)
+
     var shown: (decision: String, reason: String?) {
         switch self {
-        case .deliver(let event, _) where event.mergeOnly:
-            ("queued", "only the merge it carries: the filter leaves the event out")
-        case .deliver: ("queued", nil)
-        case .skip(.switchedOff(let why)): ("switched_off", why)
-        case .skip(.filtered(let why)): ("filtered", why)
-        case .skip(.accepted): ("filtered", nil)
-        case .hold: ("held", "anonymous: hold, and the person is not known yet")
-        case .drop: ("dropped", "anonymous: drop, and the person is not known yet")
+        case .mergeOnly: ("queued", "only the merge it carries: the filter leaves the event out")
+        case .queued: ("queued", nil)
+        case .switchedOff(let why): ("switched_off", why)
+        case .filtered(let why): ("filtered", why)
+        case .held: ("held", "anonymous: hold, and the person is not known yet")
+        case .dropped: ("dropped", "anonymous: drop, and the person is not known yet")
         }
     }
 }

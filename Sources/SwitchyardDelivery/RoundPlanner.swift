@@ -97,9 +97,10 @@ struct RoundPlanner: Sendable {
             defer { page = min(page * 4, 2000) }
             let events = try await store.events(after: scanned, limit: page)
             let watched = hub.isObserved
-            if watched { hub.publishIngest(events, sequence: \.sequence, make: LiveItems.ingest) }
-            var routes: [(StoredEvent, EventRouter.Routing)] = []
-            defer { if watched { publishRoutes(routes) } }
+            if watched { hub.publishIngest(events, sequence: \.sequence, run: LiveItems.ingest) }
+            // The decisions for `events`' first ones, in order (the loop may stop before the page's end).
+            var decisions: [ShownRoute] = []
+            defer { if watched { publishRoutes(events, decisions) } }
             for stored in events {
                 if configuration.anonymous == .hold, let anonymousId = stored.mergedAnonymousId {
                     if !routedEvents.isEmpty || !parked.isEmpty {
@@ -119,7 +120,7 @@ struct RoundPlanner: Sendable {
                 case .hold: parked.held.append(stored)
                 case .drop: parked.dropped += 1
                 }
-                if watched { routes.append((stored, routing)) }
+                if watched { decisions.append(routing.shownRoute) }
                 scanned = stored.sequence
                 if routedEvents.count >= capacity { break }
             }
@@ -232,20 +233,23 @@ struct RoundPlanner: Sendable {
         return (nil, events, parked)
     }
 
-    /// Tells the live view what this destination decided for each event read from the log, once each.
-    func publishRoutes(_ routes: [(StoredEvent, EventRouter.Routing)]) {
-        let fresh: [(StoredEvent, EventRouter.Routing)] = liveRoutedThrough.withLock { through in
+    /// Tells the live view what this destination decided for each event read from the log, once each:
+    /// `decisions` are those of `events`' first ones. One run per call.
+    func publishRoutes(_ events: [StoredEvent], _ decisions: [ShownRoute]) {
+        let decided = min(decisions.count, events.count)
+        guard decided > 0 else { return }
+        let start: Int? = liveRoutedThrough.withLock { through in
             let shown = through
-            guard let last = routes.last?.0.sequence, last > shown else { return [] }
-            through = last
-            return routes.filter { $0.0.sequence > shown }
+            guard events[decided - 1].sequence > shown else { return nil }
+            through = events[decided - 1].sequence
+            return events[..<decided].firstIndex { $0.sequence > shown }
         }
-        let now = clock.now()
+        guard let start else { return }
+        let range = start..<decided
         hub.publish(
-            fresh.map { stored, routing in
-                let (decision, reason) = routing.shown
-                return LiveItems.route(stored, destination: name, decision: decision, reason: reason, at: now)
-            })
+            run: LiveItems.RouteRun(
+                events: events.liveKept(range), decisions: decisions.liveKept(range), destination: name,
+                at: clock.now()))
     }
 
     /// Cuts events into batches of at most `max_events` and `max_bytes` (a single larger event goes alone).

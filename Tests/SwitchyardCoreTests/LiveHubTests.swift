@@ -1,3 +1,4 @@
+import Synchronization
 import SwitchyardCore
 import Testing
 
@@ -149,6 +150,123 @@ struct LiveHubTests {
         #expect(LiveFilter(source: "backend", type: .page).matches(entry))
         #expect(LiveFilter(user: "anon-1").matches(entry))
         #expect(!LiveFilter(user: "u2").matches(entry))
+    }
+}
+
+/// Runs: items published together, made when read.
+@Suite("Live hub runs")
+struct LiveHubRunTests {
+    /// `count` items named `prefix0`, `prefix1`…; counts the items made.
+    final class NamedRun: LiveItemRun {
+        let names: [String]
+        let made = Atomic<Int>(0)
+        init(_ prefix: String, count: Int) { names = (0..<count).map { "\(prefix)\($0)" } }
+        init(names: [String]) { self.names = names }
+        var kind: LiveItem.Kind { .ingest }
+        var count: Int { names.count }
+        func item(at index: Int) -> LiveItem {
+            made.add(1, ordering: .relaxed)
+            return LiveHubTests.item(names[index], user: index.isMultiple(of: 2) ? "even" : "odd")
+        }
+        func compacted(_ range: Range<Int>) -> any LiveItemRun { NamedRun(names: Array(names[range])) }
+    }
+
+    static func drain(_ subscription: LiveSubscription) async -> [LiveItem] {
+        var items: [LiveItem] = []
+        while let item = await subscription.nextIfReady() { items.append(item) }
+        return items
+    }
+
+    static func names(_ items: some Sequence<LiveItem>) -> [String] {
+        items.map { String(decoding: $0.data, as: UTF8.self) }
+    }
+
+    @Test func aRunTooLongForTheBufferIsCutAndTheRestIsOneGap() async {
+        let hub = LiveHub(replayCapacity: 100, subscriberCapacity: 10)
+        let subscription = hub.subscribe(filter: LiveFilter())
+        hub.publish(run: NamedRun("a", count: 4))
+        hub.publish(run: NamedRun("b", count: 25))
+        hub.publish(run: NamedRun("c", count: 3))
+        #expect(subscription.droppedCount == 22)
+        #expect(subscription.bufferedCount == 11)
+        let items = await Self.drain(subscription)
+        #expect(items.map(\.id) == Array(1...10) + [32])
+        #expect(Self.names(items.prefix(10)) == (0..<4).map { #"{"messageId":"a\#($0)"}"# } + (0..<6).map { #"{"messageId":"b\#($0)"}"# })
+        #expect(Self.names([items[10]]) == [#"{"missed":22}"#])
+        // Room again: the next run is buffered whole.
+        hub.publish(run: NamedRun("d", count: 2))
+        #expect(await Self.drain(subscription).map(\.id) == [33, 34])
+        subscription.cancel()
+    }
+
+    @Test func aStalledSubscriberNeverMakesTheItemsItDrops() {
+        let hub = LiveHub(replayCapacity: 1_000, subscriberCapacity: 50)
+        let stalled = hub.subscribe(filter: LiveFilter())
+        let runs = (0..<100).map { NamedRun("r\($0)-", count: 100) }
+        for run in runs { hub.publish(run: run) }
+        #expect(stalled.droppedCount == 9_950)
+        #expect(runs.map { $0.made.load(ordering: .relaxed) }.reduce(0, +) == 0)
+        stalled.cancel()
+    }
+
+    @Test func resumeStartsInsideARunAndTheBufferDropsPartsOfRuns() async {
+        let hub = LiveHub(replayCapacity: 10)
+        let watcher = hub.subscribe(filter: LiveFilter())
+        hub.publish(run: NamedRun("a", count: 8))  // ids 1–8
+        hub.publish(run: NamedRun("b", count: 8))  // ids 9–16; the buffer keeps 7–16
+        let inside = hub.subscribe(filter: LiveFilter(), lastEventId: 11)
+        let fromInside = await Self.drain(inside)
+        #expect(fromInside.map(\.id) == Array(12...16))
+        #expect(Self.names(fromInside).first == #"{"messageId":"b3"}"#)
+        let early = hub.subscribe(filter: LiveFilter(), lastEventId: 3)
+        let fromEarly = await Self.drain(early)
+        #expect(fromEarly.map(\.kind) == [.gap] + Array(repeating: .ingest, count: 10))
+        #expect(Self.names([fromEarly[0]]) == [#"{"missed":3}"#])
+        #expect(fromEarly.dropFirst().map(\.id) == Array(7...16))
+        #expect(Self.names([fromEarly[1]]) == [#"{"messageId":"a6"}"#])
+        for subscription in [watcher, inside, early] { subscription.cancel() }
+    }
+
+    @Test func aFilteredSubscriberGetsOnlyTheMatchingItemsOfARun() async {
+        let hub = LiveHub(subscriberCapacity: 3)
+        let odd = hub.subscribe(filter: LiveFilter(user: "odd"))
+        hub.publish(run: NamedRun("a", count: 10))  // odd ones: a1, a3, a5, a7, a9
+        let items = await LiveHubRunTests.drain(odd)
+        #expect(Self.names(items) == [#"{"messageId":"a1"}"#, #"{"messageId":"a3"}"#, #"{"messageId":"a5"}"#, #"{"missed":2}"#])
+        #expect(items.map(\.id) == [2, 4, 6, 10], "ids are the run's, the gap names the last odd one")
+        odd.cancel()
+    }
+
+    @Test func aFewItemsKeptOfALongRunDoNotKeepTheRunAlive() async {
+        let hub = LiveHub(replayCapacity: 1, subscriberCapacity: 5)
+        let subscription = hub.subscribe(filter: LiveFilter())
+        weak var long: NamedRun?
+        do {
+            let run = NamedRun("a", count: 1_000)
+            long = run
+            hub.publish(run: run)
+        }
+        hub.publish(run: NamedRun("b", count: 1))  // pushes the long run out of the replay buffer
+        #expect(long == nil, "the subscriber keeps a copy of its 5 items, not the run")
+        let items = await Self.drain(subscription)
+        #expect(Self.names(items.prefix(5)) == (0..<5).map { #"{"messageId":"a\#($0)"}"# })
+        #expect(items.prefix(5).map(\.id) == Array(1...5))
+        subscription.cancel()
+    }
+
+    @Test func publishIngestStartsAfterWhatWasPublished() async {
+        let hub = LiveHub()
+        let subscription = hub.subscribe(filter: LiveFilter())
+        let sequences: [Int64] = [3, 4, 7, 9, 12]
+        let run: ([Int64], Range<Int>) -> any LiveItemRun = { events, range in
+            NamedRun(names: events[range].map { "s\($0)" })
+        }
+        hub.publishIngest(Array(sequences.prefix(3)), sequence: { $0 }, run: run)
+        hub.publishIngest(sequences, sequence: { $0 }, run: run)  // 3, 4 and 7 again: only 9 and 12
+        hub.publishIngest([4, 7], sequence: { $0 }, run: run)  // nothing new
+        let items = await Self.drain(subscription)
+        #expect(Self.names(items) == ["s3", "s4", "s7", "s9", "s12"].map { #"{"messageId":"\#($0)"}"# })
+        subscription.cancel()
     }
 }
 

@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// The live view's fan-out (SPEC §6 "Live view"): ingest, delivery and identity publish items here; each
@@ -7,10 +8,13 @@ import Synchronization
 /// - **Free when nobody watches.** Publishers check ``isObserved`` (one relaxed atomic load) before they
 ///   build an item. The hub keeps recording for ``linger`` after the last subscriber leaves, so a client
 ///   that reconnects with `Last-Event-ID` gets what it missed; then it stops until the next subscriber.
-/// - **Never blocks a publisher.** Publishing appends under a short lock; a subscriber whose buffer
-///   (``subscriberCapacity`` items) is full loses the item, which is counted and reported to it as one
-///   `gap` item before the next item it does get. Memory is bounded by the replay buffer plus the
-///   subscribers' buffers, whatever the load.
+/// - **Never blocks a publisher.** Publishing appends under a short lock, a run of items at once
+///   (``publish(run:)``: buffers hold runs and ranges of them, so the lock's work does not grow with the
+///   run); a subscriber whose buffer (``subscriberCapacity`` items) is full loses the items, which are
+///   counted and reported to it as one `gap` item before the next item it does get. Memory is bounded by
+///   the replay buffer plus the subscribers' buffers, whatever the load: a buffer that keeps a small part of
+///   a run keeps a copy of that part (``LiveItemRun/compacted(_:)``), so it keeps at most about twice what it
+///   holds, plus the one or two runs at its ends (the one being read or dropped, a resume's first).
 /// - **Resume.** The last ``replayCapacity`` items (at least 1,000) are kept; a subscriber that gives the
 ///   id of the last item it saw gets the later ones, with a `gap` for what fell out of the buffer or was
 ///   never recorded (nobody watched). An id this process never gave (the gateway restarted) replays the
@@ -22,9 +26,9 @@ public final class LiveHub: Sendable {
 
     struct State {
         var nextId: UInt64 = 1
-        /// The replay ring: `ring[(start + i) % capacity]`, oldest first.
-        var ring: [LiveItem] = []
-        var ringStart = 0
+        /// The replay buffer, oldest first: segments of runs, `ringItems` items in all.
+        var ring = Deque<LiveSegment>()
+        var ringItems = 0
         var subscribers: [Int: LiveSubscription] = [:]
         var nextSubscriber = 0
         var lastLeft: ContinuousClock.Instant?
@@ -65,12 +69,19 @@ public final class LiveHub: Sendable {
 
     /// Publishes a built item (its `id` is assigned here).
     public func publish(_ item: LiveItem) {
-        publish(CollectionOfOne(item))
+        publish(run: LiveItemArray([item]))
     }
 
-    /// Publishes built items in order under one lock (a round's route items: one per event).
+    /// Publishes built items in order under one lock.
     public func publish(_ items: some Collection<LiveItem>) {
         guard !items.isEmpty else { return }
+        publish(run: LiveItemArray(Array(items)))
+    }
+
+    /// Publishes a run's items in order under one lock; they get consecutive ids. The cost does not grow
+    /// with the run's length unless a subscriber filters (its items are then made to be matched).
+    public func publish(run: any LiveItemRun) {
+        guard run.count > 0 else { return }
         state.withLock { state in
             if state.closed { return }
             if state.subscribers.isEmpty, let left = state.lastLeft, ContinuousClock.now - left >= linger {
@@ -80,18 +91,11 @@ public final class LiveHub: Sendable {
                 state.ingestCursor = nil
                 return
             }
-            for var item in items {
-                item.id = state.nextId
-                state.nextId += 1
-                if state.ring.count < replayCapacity {
-                    state.ring.append(item)
-                } else {
-                    state.ring[state.ringStart] = item
-                    state.ringStart = (state.ringStart + 1) % replayCapacity
-                }
-                for subscriber in state.subscribers.values where subscriber.filter.matches(item) {
-                    subscriber.offer(item)
-                }
+            let segment = LiveSegment(run: run, range: 0..<run.count, firstId: state.nextId)
+            state.nextId += UInt64(run.count)
+            state.record(segment, capacity: replayCapacity)
+            for subscriber in state.subscribers.values {
+                subscriber.offer(segment)
             }
         }
     }
@@ -101,9 +105,10 @@ public final class LiveHub: Sendable {
 
     /// Publishes `ingest` items for log events not published yet, in log order. Both the log follower and
     /// the destination workers call it with what they read, so an event's `ingest` item always comes
-    /// before its `route` items, whoever reads the log first.
+    /// before its `route` items, whoever reads the log first. `events` are in log order (ascending
+    /// sequences); `run` makes the run of those in the range it is given.
     public func publishIngest<Event>(
-        _ events: [Event], sequence: (Event) -> Int64, make: (Event) -> LiveItem
+        _ events: [Event], sequence: (Event) -> Int64, run: ([Event], Range<Int>) -> any LiveItemRun
     ) {
         guard isObserved, let first = events.first.map(sequence), let last = events.last.map(sequence) else { return }
         // Only the cursor crosses the lock; the events stay with the caller.
@@ -114,9 +119,15 @@ public final class LiveHub: Sendable {
             return cursor
         }
         guard let cursor else { return }
-        let fresh = events.filter { sequence($0) > cursor }
-        // Built outside the lock; another caller with later events waits on the cursor, not on this.
-        publish(fresh.map(make))
+        // The first event after the cursor (a binary search: the events are in log order).
+        var low = 0
+        var high = events.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if sequence(events[middle]) > cursor { high = middle } else { low = middle + 1 }
+        }
+        // Made outside the lock; another caller with later events waits on the cursor, not on this.
+        publish(run: run(events, low..<events.count))
     }
 
     /// Starts a subscription. `lastEventId` is the `Last-Event-ID` of a reconnecting client: the items
@@ -128,21 +139,22 @@ public final class LiveHub: Sendable {
             state.nextSubscriber += 1
             if let lastEventId {
                 var expected = lastEventId < state.nextId ? lastEventId + 1 : nil
-                for index in 0..<state.ring.count {
-                    let item = state.ring[(state.ringStart + index) % state.ring.count]
+                for var segment in state.ring {
                     if let wanted = expected {
-                        guard item.id >= wanted else { continue }
-                        if item.id > wanted {
-                            subscription.offer(.gap(missed: item.id - wanted, lastSkippedId: item.id - 1) as LiveSubscription.Entry)
+                        guard segment.lastId >= wanted else { continue }
+                        if segment.firstId < wanted {
+                            segment = segment.dropFirst(Int(wanted - segment.firstId))  // < segment.count
+                        } else if segment.firstId > wanted {
+                            subscription.offerGap(missed: segment.firstId - wanted, lastSkippedId: segment.firstId - 1)
                         }
                     }
-                    expected = item.id + 1
-                    if filter.matches(item) { subscription.offer(item) }
+                    expected = segment.lastId + 1
+                    subscription.offer(segment)
                 }
                 // Ids after the buffer's last item that it does not hold: the hub stopped recording (nobody
                 // watched for `linger`), each stop leaving one unused id.
                 if let wanted = expected, wanted < state.nextId {
-                    subscription.offer(.gap(missed: state.nextId - wanted, lastSkippedId: state.nextId - 1) as LiveSubscription.Entry)
+                    subscription.offerGap(missed: state.nextId - wanted, lastSkippedId: state.nextId - 1)
                 }
             }
             if state.closed {
@@ -172,6 +184,24 @@ public final class LiveHub: Sendable {
         state.withLock { state in
             guard state.subscribers.removeValue(forKey: key) != nil else { return }
             if state.subscribers.isEmpty { state.lastLeft = .now }
+        }
+    }
+}
+
+extension LiveHub.State {
+    /// Adds a segment to the replay buffer and drops the oldest items past `capacity`.
+    mutating func record(_ segment: LiveSegment, capacity: Int) {
+        ring.append(segment)
+        ringItems += segment.count
+        while ringItems > capacity, let oldest = ring.first {
+            let excess = ringItems - capacity
+            if oldest.count <= excess {
+                ring.removeFirst()
+                ringItems -= oldest.count
+            } else {
+                ring[ring.startIndex] = oldest.dropFirst(excess)
+                ringItems -= excess
+            }
         }
     }
 }

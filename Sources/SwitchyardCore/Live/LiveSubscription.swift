@@ -1,3 +1,4 @@
+import DequeModule
 import Synchronization
 
 /// One subscriber of the ``LiveHub``: a bounded buffer the hub fills and one reader drains.
@@ -13,21 +14,21 @@ public final class LiveSubscription: Sendable {
     let hub: LiveHub
 
     enum Entry {
-        case item(LiveItem)
+        case segment(LiveSegment)
         case gap(missed: UInt64, lastSkippedId: UInt64)
     }
 
     struct State {
-        var entries: [Entry] = []
-        var head = 0
+        /// Unread, oldest first: what was read is removed at once (a segment can keep a page of events).
+        var entries = Deque<Entry>()
+        /// Items in the segments plus gap entries: what the reader has yet to get.
+        var buffered = 0
         var waiter: CheckedContinuation<Void, Never>?
         var finished = false
         /// Set when a wait ran past its deadline: the next `next(waitingAtMost:)` returns `.idle`.
         var idleWake = false
         /// Items dropped because the buffer was full.
         var dropped: UInt64 = 0
-
-        var count: Int { entries.count - head }
     }
 
     let state = Mutex(State())
@@ -40,39 +41,60 @@ public final class LiveSubscription: Sendable {
     }
 
     /// Entries waiting to be read (items and gaps); at most `capacity + 1`.
-    public var bufferedCount: Int { state.withLock { $0.count } }
+    public var bufferedCount: Int { state.withLock { $0.buffered } }
 
     /// Items this subscriber lost because it read too slowly.
     public var droppedCount: UInt64 { state.withLock { $0.dropped } }
 
-    /// Called by the hub, under its lock: never waits.
-    func offer(_ item: LiveItem) {
-        offer(.item(item))
+    /// Called by the hub, under its lock: never waits. Items the filter leaves out are not buffered and not
+    /// counted as missed. Without a filter the segment is kept as it is (its items are made when read);
+    /// with one, each item is made to be matched.
+    func offer(_ segment: LiveSegment) {
+        if filter.matchesEverything {
+            offerAll(segment)
+            return
+        }
+        for index in segment.range {
+            let item = segment.item(at: index)
+            if filter.matches(item) {
+                offerAll(LiveSegment(run: LiveItemArray([item]), range: 0..<1, firstId: item.id))
+            }
+        }
     }
 
-    func offer(_ entry: Entry) {
+    func offerAll(_ segment: LiveSegment) {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
             guard !state.finished else { return nil }
-            if case .item(let item) = entry, state.count >= capacity {
-                state.dropped += 1
-                if state.count > 0, case .gap(let missed, _) = state.entries[state.entries.count - 1] {
-                    // Extend the gap already waiting at the end.
-                    state.entries[state.entries.count - 1] = .gap(missed: missed + 1, lastSkippedId: item.id)
-                } else {
-                    state.entries.append(.gap(missed: 1, lastSkippedId: item.id))
-                }
-            } else {
-                state.entries.append(entry)
+            let room = max(0, capacity - state.buffered)
+            if room > 0 {
+                state.entries.append(.segment(room >= segment.count ? segment : segment.prefix(room)))
+                state.buffered += min(room, segment.count)
             }
-            // Drop what was read now and then, so the array does not grow with it.
-            if state.head >= 256, state.head * 2 >= state.entries.count {
-                state.entries.removeFirst(state.head)
-                state.head = 0
+            if room < segment.count {
+                let lost = UInt64(segment.count - room)
+                state.dropped += lost
+                if case .gap(let missed, _) = state.entries.last {
+                    // Extend the gap already waiting at the end.
+                    state.entries[state.entries.index(before: state.entries.endIndex)] = .gap(
+                        missed: missed + lost, lastSkippedId: segment.lastId)
+                } else {
+                    state.entries.append(.gap(missed: lost, lastSkippedId: segment.lastId))
+                    state.buffered += 1
+                }
             }
             defer { state.waiter = nil }
             return state.waiter
         }
         waiter?.resume()
+    }
+
+    /// A gap the hub found on resume (items that fell out of its replay buffer or were never recorded).
+    func offerGap(missed: UInt64, lastSkippedId: UInt64) {
+        state.withLock { state in
+            guard !state.finished else { return }
+            state.entries.append(.gap(missed: missed, lastSkippedId: lastSkippedId))
+            state.buffered += 1
+        }
     }
 
     /// What a wait for the next item ended with.
@@ -121,11 +143,18 @@ public final class LiveSubscription: Sendable {
     func nextEntry() async -> Wait {
         while true {
             let next: Wait? = state.withLock { state in
-                if state.head < state.entries.count {
-                    defer { state.head += 1 }
-                    switch state.entries[state.head] {
-                    case .item(let item): return .item(item)
+                if let first = state.entries.first {
+                    state.buffered -= 1
+                    switch first {
+                    case .segment(let segment):
+                        if segment.count > 1 {
+                            state.entries[state.entries.startIndex] = .segment(segment.dropFirst(1))
+                        } else {
+                            state.entries.removeFirst()
+                        }
+                        return .item(segment.item(at: segment.range.lowerBound))
                     case .gap(let missed, let lastSkippedId):
+                        state.entries.removeFirst()
                         return .item(.gap(missed: missed, lastSkippedId: lastSkippedId))
                     }
                 }
@@ -144,7 +173,7 @@ public final class LiveSubscription: Sendable {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLock { state in
-                        if state.head < state.entries.count || state.finished || state.idleWake { return true }
+                        if !state.entries.isEmpty || state.finished || state.idleWake { return true }
                         state.waiter = continuation
                         return false
                     }
@@ -167,7 +196,7 @@ public final class LiveSubscription: Sendable {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
             state.finished = true
             state.entries = []
-            state.head = 0
+            state.buffered = 0
             defer { state.waiter = nil }
             return state.waiter
         }

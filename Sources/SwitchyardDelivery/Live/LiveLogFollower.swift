@@ -10,7 +10,7 @@ import SwitchyardStore
 /// While nobody watches it only follows the commit signal's head (no reads); once someone does, it reads
 /// the events after that head as commits come, and the newest activity entries at most every
 /// ``identityInterval``. Destination workers publish `ingest` items of what they read too
-/// (``LiveHub/publishIngest(_:sequence:make:)``), so an event's `ingest` item comes before its routes
+/// (``LiveHub/publishIngest(_:sequence:run:)``), so an event's `ingest` item comes before its routes
 /// whichever reads it first. The follower gives them ``catchUpDelay`` to do so and reads only what none
 /// published by then (no destination takes it, or all are behind): reading every commit a second time
 /// cost ingest a few percent while a subscriber watched.
@@ -59,7 +59,7 @@ public final class LiveLogFollower: Service, Sendable {
                 while position < mark {
                     let events = try await store.events(after: position, limit: 500)
                     guard let last = events.last else { break }
-                    hub.publishIngest(events, sequence: \.sequence, make: LiveItems.ingest)
+                    hub.publishIngest(events, sequence: \.sequence, run: LiveItems.ingest)
                     position = last.sequence
                 }
                 if ContinuousClock.now - lastIdentityLook >= identityInterval {
