@@ -10,8 +10,10 @@ from 4 client threads (/v1/batch of 100 events of ~500 bytes, one keep-alive con
   stalled   one subscriber connected to /api/live that never reads (a 4 KB receive buffer, so its
             socket fills at once): every event still publishes an ingest, a route and its share of a
             delivery item, which its bounded buffer drops and counts
+  control   nobody watches, again: the spread of control/none is what this machine's noise does to two
+            identical phases, the yardstick for "within noise" (SPEC §6)
 
-Each phase runs on a fresh gateway and database. Per phase: ingest events/s (first request to last answer),
+Each phase runs on a fresh gateway and database; a round runs the three in a rotating order. Per phase: ingest events/s (first request to last answer),
 the gateway's peak VmRSS (sampled every 100 ms) and VmHWM. After a stalled phase the subscriber reads
 its stream until the `gap` item and reports how many items it missed. Medians over rounds.
 
@@ -29,6 +31,12 @@ def status_kb(pid, field):
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of the process so far (all its threads)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RSSSampler(threading.Thread):
@@ -144,7 +152,9 @@ def phase(binary, work, nginx, name, stalled, events, tag):
     sampler = RSSSampler(gateway.proc.pid)
     sampler.start()
     try:
+        cpu_before = cpu_seconds(gateway.proc.pid)
         rate = ingest(gateway, events, tag)
+        cpu_ingest = cpu_seconds(gateway.proc.pid) - cpu_before
         # Delivery of the batch too, so the delivery items are published while the subscriber stalls.
         deadline = time.time() + 120
         while time.time() < deadline and gateway.destinations()["hook"]["delivered"] < events:
@@ -152,7 +162,8 @@ def phase(binary, work, nginx, name, stalled, events, tag):
         sampler.running = False
         hwm = status_kb(gateway.proc.pid, "VmHWM")
         missed = subscriber.drain() if subscriber else None
-        return {"eps": rate, "rss_mib": sampler.peak / 1024, "hwm_mib": hwm / 1024, "missed": missed}
+        return {"eps": rate, "rss_mib": sampler.peak / 1024, "hwm_mib": hwm / 1024, "missed": missed,
+                "cpu_us": cpu_ingest / events * 1e6}
     finally:
         sampler.running = False
         if subscriber:
@@ -166,18 +177,21 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 rounds; prints, does not write")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="prints, does not write")
     args = parser.parse_args()
     rounds = 2 if args.quick else args.rounds
     binary = os.environ.get("BENCH_BINARY", os.path.join(REPO, ".build-release/release/switchyard"))
     command = "scripts/bench-live" + "".join(f" {a}" for a in sys.argv[1:])
     work = tempfile.mkdtemp(prefix="switchyard-live-bench-")
     nginx = Nginx(work)
-    results = {"none": [], "stalled": []}
+    results = {"none": [], "stalled": [], "control": []}
+    orders = [("none", "stalled", "control"), ("stalled", "control", "none"), ("control", "none", "stalled"),
+              ("none", "control", "stalled"), ("stalled", "none", "control"), ("control", "stalled", "none")]
     try:
         for round_number in range(rounds):
-            for name in (("none", "stalled") if round_number % 2 == 0 else ("stalled", "none")):
+            for name in orders[round_number % len(orders)]:
                 result = phase(binary, work, nginx, f"{name}-{round_number}", name == "stalled", args.events,
-                               int(time.time()) + round_number * 2 + (name == "stalled"))
+                               int(time.time()) + round_number * 3 + ("none", "stalled", "control").index(name))
                 log(name, round_number, result)
                 results[name].append(result)
     finally:
@@ -189,6 +203,16 @@ def main():
     none_eps, stalled_eps = median("none", "eps"), median("stalled", "eps")
     spread = {name: (min(r["eps"] for r in results[name]), max(r["eps"] for r in results[name])) for name in results}
     missed = [r["missed"] for r in results["stalled"]]
+    # Each round's phases ran back to back: their ratios are less exposed to the machine's drift.
+    def ratios(name):
+        return sorted(r["eps"] / n["eps"] for r, n in zip(results[name], results["none"]))
+
+    def band(name):
+        values = ratios(name)
+        return f"{statistics.median(values):.2f}× ({values[0]:.2f}–{values[-1]:.2f})"
+
+    def cpu_ratio(name):
+        return statistics.median(r["cpu_us"] / n["cpu_us"] for r, n in zip(results[name], results["none"]) if n["cpu_us"])
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     text = f"""<!-- bench:live:start -->
 ## Live view: a stalled subscriber (issue 13)
@@ -196,23 +220,26 @@ def main():
 {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} cores, {cpu} · {platform.platform()} ·
 release build · command: `{command}`. {args.events:,} events per phase through `/v1/batch` (100 per request,
 {CLIENTS} client threads), one webhook destination (nginx answering 200, batches of 100), a fresh
-gateway per phase, phases alternating, {rounds} rounds, medians. *Stalled*: one `GET /api/live` client
+gateway per phase, {rounds} rounds of three phases in rotating order, medians. *Stalled*: one `GET /api/live` client
 that never reads (4 KB receive buffer), so every ingest, route and delivery item is published to it
 and dropped by its bounded buffer.
 
-| measure | nobody watching | stalled subscriber |
-|---|---|---|
-| ingest, events/s (median; min–max) | {none_eps:,.0f} ({spread['none'][0]:,.0f}–{spread['none'][1]:,.0f}) | {stalled_eps:,.0f} ({spread['stalled'][0]:,.0f}–{spread['stalled'][1]:,.0f}) |
-| stalled / none | | {stalled_eps / none_eps:.2f}× |
-| gateway peak RSS (VmRSS sampled every 100 ms), MiB | {median('none', 'rss_mib'):.0f} | {median('stalled', 'rss_mib'):.0f} |
-| VmHWM, MiB | {median('none', 'hwm_mib'):.0f} | {median('stalled', 'hwm_mib'):.0f} |
-| items the stalled subscriber missed (its `gap`, per round) | | {', '.join(f'{m:,}' if m is not None else 'none' for m in missed)} |
+| measure | nobody watching | stalled subscriber | control: nobody watching again |
+|---|---|---|---|
+| ingest, events/s (median; min–max) | {none_eps:,.0f} ({spread['none'][0]:,.0f}–{spread['none'][1]:,.0f}) | {stalled_eps:,.0f} ({spread['stalled'][0]:,.0f}–{spread['stalled'][1]:,.0f}) | {median('control', 'eps'):,.0f} ({spread['control'][0]:,.0f}–{spread['control'][1]:,.0f}) |
+| **÷ nobody watching in the same round** (median; min–max) | | **{band('stalled')}** | **{band('control')}** |
+| gateway CPU per event while ingesting (user + system), µs (median) | {median('none', 'cpu_us'):.0f} | {median('stalled', 'cpu_us'):.0f} | {median('control', 'cpu_us'):.0f} |
+| CPU per event ÷ nobody watching in the same round (median) | | {cpu_ratio('stalled'):.2f}× | {cpu_ratio('control'):.2f}× |
+| gateway peak RSS (VmRSS sampled every 100 ms), MiB | {median('none', 'rss_mib'):.0f} | {median('stalled', 'rss_mib'):.0f} | {median('control', 'rss_mib'):.0f} |
+| VmHWM, MiB | {median('none', 'hwm_mib'):.0f} | {median('stalled', 'hwm_mib'):.0f} | {median('control', 'hwm_mib'):.0f} |
+| items the stalled subscriber missed (its `gap`, per round) | | {', '.join(f'{m:,}' if m is not None else 'none' for m in missed)} | |
 
-Target (SPEC §6): ingest within noise of nobody watching, memory bounded (the subscriber's buffer holds
+Target (SPEC §6): ingest within noise of nobody watching — the stalled phase's ratio inside the band the
+control phase (the same run as nobody watching) shows on this machine — and memory bounded (the subscriber's buffer holds
 2,000 items, the replay buffer 2,000; nothing grows with the number of events).
 <!-- bench:live:end -->"""
     print(text)
-    if args.quick and not args.write:
+    if args.no_write or (args.quick and not args.write):
         return
     write_section("live", text)
 
