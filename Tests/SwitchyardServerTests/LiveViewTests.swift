@@ -88,6 +88,23 @@ struct LiveViewTests {
         }
     }
 
+    /// A destination stuck on its first batch (its receiver answers 503, so it retries it) stops reading the
+    /// log; the follower then shows the later events' `ingest` items itself, once each.
+    @Test func aStuckDestinationDoesNotHideLaterEvents() async throws {
+        let receiver = try await ScriptedHTTPServer.start(then: ScriptedHTTPServer.Reply(503, body: "{}"))
+        defer { Task { await receiver.stop() } }
+        try await TestGateway.with(yaml: { TestGateway.config($0, destinations: Self.webhook(receiver.url)) }) { gateway in
+            let live = try await LiveStreamClient.connect(gateway)
+            defer { live.close() }
+            try await track(gateway, "stuck-0")
+            _ = await receiver.waitForRequests(1)
+            for index in 1..<4 { try await track(gateway, "stuck-\(index)") }
+            _ = try await live.waitFor("the last ingest") { $0.event == "ingest" && Self.about("stuck-3")($0) }
+            let ingests = live.messages.filter { $0.event == "ingest" }.compactMap { $0.json?["messageId"]?.stringValue }
+            #expect(ingests == (0..<4).map { "stuck-\($0)" })
+        }
+    }
+
     @Test func oneEventShowsIngestThenItsRouteThenItsDelivery() async throws {
         let receiver = try await ScriptedHTTPServer.start()
         defer { Task { await receiver.stop() } }

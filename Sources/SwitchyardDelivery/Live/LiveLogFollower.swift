@@ -11,9 +11,8 @@ import SwitchyardStore
 /// the events after that head as commits come, and the newest activity entries at most every
 /// ``identityInterval``. Destination workers publish `ingest` items of what they read too
 /// (``LiveHub/publishIngest(_:sequence:run:)``), so an event's `ingest` item comes before its routes
-/// whichever reads it first. The follower gives them ``catchUpDelay`` to do so and reads only what none
-/// published by then (no destination takes it, or all are behind): reading every commit a second time
-/// cost ingest a few percent while a subscriber watched.
+/// whichever reads it first. The follower gives them ``catchUpDelay`` to do so and reads the log itself only
+/// when they published nothing meanwhile or are far behind (``readsItself(publishedBefore:publishedAfter:head:farBehind:)``).
 public final class LiveLogFollower: Service, Sendable {
     let hub: LiveHub
     let store: any EventStore
@@ -24,11 +23,15 @@ public final class LiveLogFollower: Service, Sendable {
     let identityInterval: Duration
     /// How long after a commit the follower leaves its `ingest` items to the destination workers.
     let catchUpDelay: Duration
+    /// How many events behind the head the workers may be while the follower still leaves them the items.
+    let farBehind: Int64
 
     public init(
         hub: LiveHub, store: any EventStore, signal: EventLogSignal, clock: any WallClock, logger: Logger,
-        identityInterval: Duration = .milliseconds(250), catchUpDelay: Duration = .milliseconds(100)
+        identityInterval: Duration = .milliseconds(250), catchUpDelay: Duration = .milliseconds(100),
+        farBehind: Int64 = 20_000
     ) {
+        self.farBehind = farBehind
         self.catchUpDelay = catchUpDelay
         self.hub = hub
         self.store = store
@@ -50,13 +53,18 @@ public final class LiveLogFollower: Service, Sendable {
                 await cancelWhenGracefulShutdownQuietly { await self.signal.wait(beyond: mark, timeout: .milliseconds(200)) }
                 continue
             }
+            var readsLog = false
             if position < mark {
+                let before = hub.ingestPublishedThrough
                 await cancelWhenGracefulShutdownQuietly { try? await Task.sleep(for: self.catchUpDelay) }
-                if let published = hub.ingestPublishedThrough { position = max(position, min(published, mark)) }
+                let after = hub.ingestPublishedThrough
+                if let after { position = max(position, min(after, mark)) }
+                // Else the workers are reading the log and not far behind: they publish what is left.
+                readsLog = Self.readsItself(publishedBefore: before, publishedAfter: after, head: mark, farBehind: farBehind)
             }
             do {
                 // Up to the head of before the delay: later commits get their own delay.
-                while position < mark {
+                while readsLog, position < mark {
                     let events = try await store.events(after: position, limit: 500)
                     guard let last = events.last else { break }
                     hub.publishIngest(events, sequence: \.sequence, run: LiveItems.ingest)
@@ -76,6 +84,16 @@ public final class LiveLogFollower: Service, Sendable {
         }
         // Stopped before the HTTP server (service order): its live streams must end for it to drain.
         hub.close()
+    }
+
+    /// Whether the follower reads the log for `ingest` items itself after its ``catchUpDelay``: only when the
+    /// destination workers published none meanwhile (there are none, or none holds a lease, or all are paused)
+    /// or are more than `farBehind` events behind the head (a backlog: the live view shows new arrivals
+    /// without waiting for it). Reading what the workers read anyway cost ingest ~15 % of its CPU while
+    /// someone watched (`BENCHMARKS.md`, live view).
+    static func readsItself(publishedBefore: Int64?, publishedAfter: Int64?, head: Int64, farBehind: Int64) -> Bool {
+        guard let after = publishedAfter, after != publishedBefore else { return true }
+        return head - after > farBehind
     }
 
     /// Publishes activity entries newer than `after` and returns the newest id seen. The first look after
