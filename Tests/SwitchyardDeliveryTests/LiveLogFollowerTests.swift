@@ -8,19 +8,19 @@ import Testing
 struct LiveLogFollowerTests {
     @Test func readsWhenNoWorkerPublished() {
         // No worker ever published (no destination, none holds a lease here).
-        #expect(LiveLogFollower.readsItself(publishedBefore: nil, publishedAfter: nil, head: 10, farBehind: 100))
+        #expect(LiveLogFollower.readsItself(publishedBefore: nil, publishedAfter: nil, behindFor: .milliseconds(100), farBehind: .seconds(5)))
         // Workers published before but nothing during the delay (paused, disabled, stuck).
-        #expect(LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 5, head: 10, farBehind: 100))
+        #expect(LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 5, behindFor: .milliseconds(100), farBehind: .seconds(5)))
     }
 
     @Test func leavesTheItemsToWorkersThatAreReading() {
-        #expect(!LiveLogFollower.readsItself(publishedBefore: nil, publishedAfter: 4, head: 10, farBehind: 100))
-        #expect(!LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 8, head: 10, farBehind: 100))
-        #expect(!LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 8, head: 108, farBehind: 100))
+        #expect(!LiveLogFollower.readsItself(publishedBefore: nil, publishedAfter: 4, behindFor: .milliseconds(100), farBehind: .seconds(5)))
+        #expect(!LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 8, behindFor: .milliseconds(100), farBehind: .seconds(5)))
+        #expect(!LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 8, behindFor: .seconds(5), farBehind: .seconds(5)))
     }
 
     @Test func readsWhenTheWorkersAreFarBehind() {
         // A backlog: the workers move, but new arrivals would wait for them.
-        #expect(LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 8, head: 109, farBehind: 100))
+        #expect(LiveLogFollower.readsItself(publishedBefore: 5, publishedAfter: 8, behindFor: .seconds(6), farBehind: .seconds(5)))
     }
 }

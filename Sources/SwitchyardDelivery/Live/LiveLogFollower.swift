@@ -23,13 +23,13 @@ public final class LiveLogFollower: Service, Sendable {
     let identityInterval: Duration
     /// How long after a commit the follower leaves its `ingest` items to the destination workers.
     let catchUpDelay: Duration
-    /// How many events behind the head the workers may be while the follower still leaves them the items.
-    let farBehind: Int64
+    /// How long the workers may stay behind the head while the follower still leaves them the items.
+    let farBehind: Duration
 
     public init(
         hub: LiveHub, store: any EventStore, signal: EventLogSignal, clock: any WallClock, logger: Logger,
         identityInterval: Duration = .milliseconds(250), catchUpDelay: Duration = .milliseconds(100),
-        farBehind: Int64 = 20_000
+        farBehind: Duration = .seconds(5)
     ) {
         self.farBehind = farBehind
         self.catchUpDelay = catchUpDelay
@@ -45,11 +45,13 @@ public final class LiveLogFollower: Service, Sendable {
         var position = signal.head
         var lastEntryId: Int64?
         var lastIdentityLook = ContinuousClock.now - identityInterval
+        var unreached: (head: Int64, since: ContinuousClock.Instant)?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let mark = signal.head
             guard hub.isObserved else {
                 position = mark
                 lastEntryId = nil
+                unreached = nil
                 await cancelWhenGracefulShutdownQuietly { await self.signal.wait(beyond: mark, timeout: .milliseconds(200)) }
                 continue
             }
@@ -59,8 +61,13 @@ public final class LiveLogFollower: Service, Sendable {
                 await cancelWhenGracefulShutdownQuietly { try? await Task.sleep(for: self.catchUpDelay) }
                 let after = hub.ingestPublishedThrough
                 if let after { position = max(position, min(after, mark)) }
+                // How long the workers have been behind: since a head they have not reached yet was seen.
+                if let waiting = unreached, let after, after >= waiting.head { unreached = nil }
+                if unreached == nil, (after ?? position) < mark { unreached = (mark, .now) }
                 // Else the workers are reading the log and not far behind: they publish what is left.
-                readsLog = Self.readsItself(publishedBefore: before, publishedAfter: after, head: mark, farBehind: farBehind)
+                readsLog = Self.readsItself(
+                    publishedBefore: before, publishedAfter: after,
+                    behindFor: unreached.map { ContinuousClock.now - $0.since }, farBehind: farBehind)
             }
             do {
                 // Up to the head of before the delay: later commits get their own delay.
@@ -87,13 +94,15 @@ public final class LiveLogFollower: Service, Sendable {
     }
 
     /// Whether the follower reads the log for `ingest` items itself after its ``catchUpDelay``: only when the
-    /// destination workers published none meanwhile (there are none, or none holds a lease, or all are paused)
-    /// or are more than `farBehind` events behind the head (a backlog: the live view shows new arrivals
-    /// without waiting for it). Reading what the workers read anyway cost ingest ~15 % of its CPU while
-    /// someone watched (`BENCHMARKS.md`, live view).
-    static func readsItself(publishedBefore: Int64?, publishedAfter: Int64?, head: Int64, farBehind: Int64) -> Bool {
+    /// destination workers published none meanwhile (there are none, or none holds a lease here, or all are
+    /// paused or stuck retrying) or have been behind for more than `farBehind` (a backlog: the live view then
+    /// shows new arrivals without waiting for it). Reading what the workers read anyway doubled the log's
+    /// reads and cost ingest ~15 % of its CPU while someone watched (`BENCHMARKS.md`, live view).
+    static func readsItself(
+        publishedBefore: Int64?, publishedAfter: Int64?, behindFor: Duration?, farBehind: Duration
+    ) -> Bool {
         guard let after = publishedAfter, after != publishedBefore else { return true }
-        return head - after > farBehind
+        return (behindFor ?? .zero) > farBehind
     }
 
     /// Publishes activity entries newer than `after` and returns the newest id seen. The first look after
