@@ -19,7 +19,7 @@ enum LiveItems {
             LiveItem(kind: .ingest, content: IngestContent(stored: events[events.startIndex + index]))
         }
         func compacted(_ range: Range<Int>) -> any LiveItemRun {
-            IngestRun(events: ArraySlice(events.dropFirst(range.lowerBound).prefix(range.count)))
+            IngestRun(events: ArraySlice(Array(events.dropFirst(range.lowerBound).prefix(range.count))))
         }
     }
 
@@ -97,8 +97,8 @@ enum LiveItems {
 
         func compacted(_ range: Range<Int>) -> any LiveItemRun {
             RouteRun(
-                events: ArraySlice(events.dropFirst(range.lowerBound).prefix(range.count)),
-                decisions: ArraySlice(decisions.dropFirst(range.lowerBound).prefix(range.count)),
+                events: ArraySlice(Array(events.dropFirst(range.lowerBound).prefix(range.count))),
+                decisions: ArraySlice(Array(decisions.dropFirst(range.lowerBound).prefix(range.count))),
                 destination: destination, at: at)
         }
     }
