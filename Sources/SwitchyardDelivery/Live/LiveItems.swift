@@ -159,7 +159,7 @@ enum LiveItems {
                     KeptExchange(
                         request: exchange.request.kept(secrets: secrets),
                         response: exchange.response?.kept(secrets: secrets),
-                        durationMs: milliseconds(exchange.duration),
+                        durationMs: exchange.duration.milliseconds,
                         error: exchange.failure ?? reasonText(exchange.outcome))
                 },
                 error: error, secrets: secrets, at: at))
@@ -263,11 +263,6 @@ enum LiveItems {
             }
         }
         return facts
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     static func reasonText(_ outcome: DeliveryOutcome) -> String? {
