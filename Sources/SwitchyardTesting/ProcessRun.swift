@@ -16,33 +16,28 @@ public enum ProcessRun {
     public static func run(
         _ executable: URL, _ arguments: [String], in directory: URL? = nil, input: Data? = nil
     ) throws -> ProcessOutcome {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try ProcessLaunch.run(process)
-        let writer = stdin.fileHandleForWriting
+        let stdin = try ChildPipe()
+        let stdout = try ChildPipe()
+        let stderr = try ChildPipe()
+        let process = try ChildProcess(
+            executable.path, arguments, directory: directory?.path, stdin: .descriptor(stdin.readEnd),
+            stdout: .descriptor(stdout.writeEnd), stderr: .descriptor(stderr.writeEnd))
+        stdin.closeRead()
+        stdout.closeWrite()
+        stderr.closeWrite()
         Thread.detachNewThread {
-            if let input { writer.write(input) }
-            try? writer.close()
+            if let input { ChildPipe.writeAll(stdin.writeEnd, Array(input)) }
+            stdin.closeWrite()
         }
-        let errors = Locked(Data())
+        let errors = Locked<[UInt8]>([])
         let errorsRead = DispatchSemaphore(value: 0)
-        let errorReader = stderr.fileHandleForReading
         Thread.detachNewThread {
-            let data = errorReader.readDataToEndOfFile()
-            errors.withLock { $0 = data }
+            let bytes = ChildPipe.readAll(stderr.readEnd)
+            errors.withLock { $0 = bytes }
             errorsRead.signal()
         }
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let output = ChildPipe.readAll(stdout.readEnd)
         errorsRead.wait()
-        process.waitUntilExit()
         return ProcessOutcome(
             status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
             errors: String(decoding: errors.withLock { $0 }, as: UTF8.self))

@@ -155,15 +155,12 @@ struct CLITests {
     }
 
     static func deadLetterCount(_ directory: URL) -> Int {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", directory.appendingPathComponent("data/switchyard.db").path, "select count(*) from dead_letters"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        guard (try? ProcessLaunch.run(process)) != nil else { return -1 }  // sqlite3 missing: .ci/run installs it
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        guard
+            let result = try? ProcessRun.run(
+                "sqlite3", [directory.appendingPathComponent("data/switchyard.db").path, "select count(*) from dead_letters"]),
+            result.status == 0
+        else { return -1 }  // sqlite3 missing: .ci/run installs it
+        let data = Array(result.output.utf8)
         return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 }

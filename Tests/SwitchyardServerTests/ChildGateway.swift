@@ -9,7 +9,7 @@ import Glibc
 
 /// A `switchyard serve` child process, for tests that kill it for real.
 final class ChildGateway: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     let stderrLines: Locked<[String]>
 
@@ -36,22 +36,20 @@ final class ChildGateway: Sendable {
 
     /// Starts `switchyard serve --config CONFIG` and waits until it logs the port it listens on.
     init(config: URL, workingDirectory: URL) async throws {
-        process = Process()
-        process.executableURL = try Self.binary
-        process.arguments = ["serve", "--config", config.path] + (ProcessInfo.processInfo.environment["SWITCHYARD_CHILD_DEBUG"] != nil ? ["--log-level", "debug"] : [])
-        process.currentDirectoryURL = workingDirectory
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = FileHandle.nullDevice
+        let stderr = try ChildPipe()
         let lines = Locked<[String]>([])
         stderrLines = lines
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let handle = stderr.fileHandleForReading
-        // A blocking reader thread: Foundation's readabilityHandler is unreliable on Linux.
+        process = try ChildProcess(
+            try Self.binary.path,
+            ["serve", "--config", config.path] + (ProcessInfo.processInfo.environment["SWITCHYARD_CHILD_DEBUG"] != nil ? ["--log-level", "debug"] : []),
+            directory: workingDirectory.path, stderr: .descriptor(stderr.writeEnd))
+        stderr.closeWrite()
+        // A blocking reader thread on the raw descriptor (it keeps the pipe alive until the child's end).
         Thread.detachNewThread {
             var pending: [UInt8] = []
             while true {
-                let data = handle.availableData
+                let data = ChildPipe.readChunk(stderr.readEnd)
                 if data.isEmpty { break }
                 pending.append(contentsOf: data)
                 while let newline = pending.firstIndex(of: 0x0A) {
@@ -68,7 +66,6 @@ final class ChildGateway: Sendable {
             }
             portContinuation.finish()
         }
-        try ProcessLaunch.run(process)
         var iterator = portStream.makeAsyncIterator()
         guard let port = await iterator.next() else {
             let output = lines.withLock { $0.joined(separator: "\n") }

@@ -18,31 +18,25 @@ struct LiveTailTests {
     }
 
     /// Starts `switchyard tail` with `arguments` against `gateway` and returns its growing standard output.
-    static func tail(_ gateway: TestGateway, _ arguments: [String]) throws -> (Process, Output) {
+    static func tail(_ gateway: TestGateway, _ arguments: [String]) throws -> (ChildProcess, Output) {
         let config = gateway.directory.appendingPathComponent("tail.yaml")
         try TestGateway.yaml(directory: gateway.directory).write(to: config, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = try ChildGateway.binary
-        process.arguments =
-            ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", TestGateway.adminToken] + arguments
         let output = Output()
-        let pipe = Pipe()
-        let descriptor = pipe.fileHandleForReading.fileDescriptor
+        let pipe = try ChildPipe()
+        let process = try ChildProcess(
+            try ChildGateway.binary.path,
+            ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", TestGateway.adminToken] + arguments,
+            stdout: .descriptor(pipe.writeEnd))
+        pipe.closeWrite()
         // A blocking reader thread on the raw descriptor: Foundation's readabilityHandler is unreliable on
         // Linux, and `availableData` traps when a read is interrupted (EINTR), which a loaded machine sees.
         Thread.detachNewThread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                let chunk = Array(buffer[..<count])
+                let chunk = ChildPipe.readChunk(pipe.readEnd)
+                if chunk.isEmpty { break }
                 output.bytes.withLock { $0 += chunk }
             }
         }
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try ProcessLaunch.run(process)
         return (process, output)
     }
 
@@ -80,12 +74,9 @@ struct LiveTailTests {
         try await TestGateway.with { gateway in
             let config = gateway.directory.appendingPathComponent("tail.yaml")
             try TestGateway.yaml(directory: gateway.directory).write(to: config, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = try ChildGateway.binary
-            process.arguments = ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", "wrong-token"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try ProcessLaunch.run(process)
+            let process = try ChildProcess(
+                try ChildGateway.binary.path,
+                ["tail", "--config", config.path, "--url", gateway.baseURL, "--token", "wrong-token"])
             try await waitUntil { !process.isRunning }
             #expect(process.terminationStatus == 2)
         }

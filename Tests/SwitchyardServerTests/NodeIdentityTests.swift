@@ -6,9 +6,7 @@ import Testing
 @Suite("Node identity")
 struct NodeIdentityTests {
     @Test func aNodeOfThisHostWhoseProcessEndedIsDefunct() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/true")
-        try ProcessLaunch.run(process)
+        let process = try ChildProcess("/bin/true", [])
         process.waitUntilExit()
         let host = NodeIdentity.current.split(separator: "-").dropLast().joined(separator: "-")
         #expect(NodeIdentity.isDefunct("\(host)-\(process.processIdentifier)"))

@@ -112,17 +112,11 @@ struct ProductionUnitTests {
         let output = try FileHandle(forWritingTo: log)
         defer { try? output.close() }
 
-        let process = Process()
-        process.executableURL = try ChildGateway.binary
-        process.arguments = ["serve", "--config", config.path]
-        process.currentDirectoryURL = folder
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = try Self.backtraceSetting()
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        try ProcessLaunch.run(process)
+        let process = try ChildProcess(
+            try ChildGateway.binary.path, ["serve", "--config", config.path], directory: folder.path,
+            environment: environment, stdout: .descriptor(output.fileDescriptor), stderr: .descriptor(output.fileDescriptor))
         defer {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
@@ -156,15 +150,11 @@ struct ProductionUnitTests {
     }
 
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try ProcessLaunch.run(process)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let pipe = try ChildPipe()
+        let process = try ChildProcess(
+            executable, arguments, stdout: .descriptor(pipe.writeEnd), stderr: .descriptor(pipe.writeEnd))
+        pipe.closeWrite()
+        let data = ChildPipe.readAll(pipe.readEnd)
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
